@@ -1,0 +1,120 @@
+"""The ``omsorgslyft`` command line (messages in Swedish: trainers and HR use it)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from omsorgslyft.authoring.diagnostics import ModuleError
+
+
+def _project_root(arg: str | None) -> Path:
+    return Path(arg).resolve() if arg else Path.cwd().resolve()
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from omsorgslyft.authoring.discover import load_modules
+    from omsorgslyft.authoring.readability import module_readability
+
+    root = _project_root(args.root)
+    paths = [Path(p).resolve() for p in args.paths] or [root / "modules"]
+    modules, diagnostics = load_modules(paths, root)
+    for d in diagnostics:
+        print(d)
+    for m in modules:
+        r = module_readability(m)
+        print(
+            f"{m.path}: ok · {m.minutes} min · {len(m.exercises)} övningar · "
+            f"{len(m.graded_questions)} frågor i kunskapskontrollen ({m.max_points} poäng) · "
+            f"LIX {r.lix:.0f}"
+        )
+    bad = len({d.path for d in diagnostics})
+    print(f"{len(modules) + bad} moduler kontrollerade, {len(diagnostics)} fel.")
+    return 1 if diagnostics else 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from omsorgslyft.grading.build import build_modules
+
+    root = _project_root(args.root)
+    paths = [Path(p).resolve() for p in args.paths] or [root / "modules"]
+    grading = Path(args.grading).resolve() if args.grading else root / "grading"
+    try:
+        built = build_modules(paths, root, grading, progress=lambda msg: print(msg, flush=True))
+    except ModuleError as exc:
+        for d in exc.diagnostics:
+            print(d)
+        print(f"Inget byggdes: {len(exc.diagnostics)} fel.", file=sys.stderr)
+        return 1
+    for b in built:
+        print(f"{b.module.id}: {b.release.relative_to(grading.parent) if b.release.is_relative_to(grading.parent) else b.release}")
+    print(f"{len(built)} moduler byggda.")
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from omsorgslyft.grading.build import build_modules
+
+    root = _project_root(args.root)
+    target = Path(args.module)
+    if not target.exists():
+        target = root / "modules" / args.module
+    with tempfile.TemporaryDirectory(prefix="omsorgslyft-preview-") as tmp:
+        try:
+            (built,) = build_modules([target.resolve()], root, Path(tmp) / "grading")
+        except ModuleError as exc:
+            for d in exc.diagnostics:
+                print(d)
+            return 1
+        print(f"Förhandsgranskning av {built.module.title}: http://127.0.0.1:{args.port}/", flush=True)
+        env = dict(os.environ)
+        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+        command = [
+            sys.executable,
+            "-m",
+            "voila",
+            str(built.release),
+            "--no-browser",
+            f"--port={args.port}",
+            "--Voila.ip=127.0.0.1",
+            "--show_tracebacks=False",
+            f"--Voila.tornado_settings={{'allow_origin': 'http://127.0.0.1:{args.port}'}}",
+        ]
+        try:
+            return subprocess.call(command, env=env)
+        except KeyboardInterrupt:
+            return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="omsorgslyft", description="Omsorgslyft: utbildning för vård och omsorg.")
+    parser.add_argument("--root", help="projektets mapp (standard: nuvarande mapp)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="kontrollera moduler utan att bygga")
+    check.add_argument("paths", nargs="*", help="moduler eller mappar (standard: modules/)")
+    check.set_defaults(func=cmd_check)
+
+    build = sub.add_parser("build", help="bygg moduler till nbgrader-uppgifter i grading/")
+    build.add_argument("paths", nargs="*", help="moduler eller mappar (standard: modules/)")
+    build.add_argument("--grading", help="nbgrader-kursens mapp (standard: grading/)")
+    build.set_defaults(func=cmd_build)
+
+    preview = sub.add_parser("preview", help="förhandsgranska en modul i Voilà")
+    preview.add_argument("module", help="modulens id eller mapp")
+    preview.add_argument("--port", type=int, default=8866)
+    preview.set_defaults(func=cmd_preview)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Grading: the nbgrader course built from modules; submissions and autograding."""

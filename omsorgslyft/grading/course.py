@@ -1,0 +1,144 @@
+"""The nbgrader course: configuration, assignment generation and autograding.
+
+Everything goes through nbgrader's own Python API (``NbGraderAPI``) in-process, so the
+expensive imports happen once. The course directory layout is nbgrader's standard one:
+``source/``, ``release/``, ``submitted/``, ``autograded/`` and the gradebook database.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbformat import NotebookNode
+from traitlets.config import Config
+
+from omsorgslyft.authoring.notebook import SOLUTION_STUB, answer_cell_source
+
+COURSE_ID = "omsorgslyft"
+
+
+def _ensure_alembic_on_path() -> None:
+    """nbgrader shells out to ``alembic`` on first gradebook use; it lives beside python."""
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def nbgrader_config(root: Path, db_url: str | None = None) -> Config:
+    """nbgrader configuration for the course directory ``root``."""
+    c = Config()
+    c.CourseDirectory.root = str(root)
+    c.CourseDirectory.course_id = COURSE_ID
+    if db_url:
+        c.CourseDirectory.db_url = db_url
+    c.ClearSolutions.code_stub = {"python": SOLUTION_STUB}
+    c.ClearSolutions.enforce_metadata = True
+    c.ClearHiddenTests.enforce_metadata = True
+    # Widget cells display widgets; keep the executed outputs out of stored notebooks.
+    c.ExecutePreprocessor.timeout = 120
+    c.Execute.timeout = 120
+    c.Execute.allow_errors = False
+    c.ClearOutputPreprocessor.enabled = True
+    return c
+
+
+@dataclass(frozen=True)
+class QuestionScore:
+    question_id: str
+    points: float
+    max_points: float
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    module_id: str
+    student_id: str
+    score: float
+    max_score: float
+    questions: tuple[QuestionScore, ...]
+
+    def percent(self) -> float:
+        return 100.0 * self.score / self.max_score if self.max_score else 0.0
+
+
+class Course:
+    """An nbgrader course directory driven through ``NbGraderAPI`` in this process."""
+
+    def __init__(self, root: Path, db_url: str | None = None) -> None:
+        _ensure_alembic_on_path()
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+
+        self.root = root
+        self.config = nbgrader_config(root, db_url)
+        self.coursedir = CourseDirectory(config=self.config)
+        self.api = NbGraderAPI(coursedir=self.coursedir, config=self.config)
+
+    def source_path(self, module_id: str) -> Path:
+        return self.root / "source" / module_id / f"{module_id}.ipynb"
+
+    def release_path(self, module_id: str) -> Path:
+        return self.root / "release" / module_id / f"{module_id}.ipynb"
+
+    def generate(self, module_id: str) -> None:
+        """``nbgrader generate_assignment``: source -> release, answer key removed."""
+        result: dict[str, Any] = self.api.generate_assignment(module_id, force=True, create=True)
+        if not result.get("success"):
+            raise RuntimeError(f"nbgrader generate_assignment {module_id} failed:\n{result.get('error') or result.get('log')}")
+
+    def submit(self, module_id: str, student_id: str, notebook: NotebookNode) -> Path:
+        """Store a filled notebook in nbgrader's ``submitted/`` layout (durably)."""
+        folder = self.root / "submitted" / student_id / module_id
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{module_id}.ipynb"
+        tmp = target.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            nbformat.write(notebook, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        return target
+
+    def autograde(self, module_id: str, student_id: str) -> GradeResult:
+        """``nbgrader autograde`` one submission and read the score back from the gradebook."""
+        result: dict[str, Any] = self.api.autograde(module_id, student_id, force=True, create=True)
+        if not result.get("success"):
+            raise RuntimeError(f"nbgrader autograde {module_id}/{student_id} failed:\n{result.get('error') or result.get('log')}")
+        return self.grade(module_id, student_id)
+
+    def grade(self, module_id: str, student_id: str) -> GradeResult:
+        from nbgrader.api import Gradebook
+
+        with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
+            nb = gb.find_submission_notebook(module_id, module_id, student_id)
+            questions = tuple(
+                QuestionScore(g.name.removeprefix("test-"), float(g.score), float(g.max_score))
+                for g in sorted(nb.grades, key=lambda g: g.name)
+            )
+            return GradeResult(module_id, student_id, float(nb.score), float(nb.max_score), questions)
+
+    def clean(self) -> None:
+        for sub in ("source", "release"):
+            shutil.rmtree(self.root / sub, ignore_errors=True)
+
+
+def fill_answers(released: NotebookNode, answers: dict[str, object]) -> NotebookNode:
+    """A copy of the released notebook with the learner's answers in its answer cells.
+
+    ``answers`` maps question id to an already validated answer (option ids only); cells
+    of unanswered questions keep their stub. No learner text becomes code.
+    """
+    filled = nbformat.from_dict(released)
+    for cell in filled.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        if cell.metadata.get("nbgrader", {}).get("solution") and grade_id.startswith("svar-"):
+            qid = grade_id.removeprefix("svar-")
+            if qid in answers:
+                cell.source = answer_cell_source(qid, answers[qid])
+    return filled

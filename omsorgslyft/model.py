@@ -1,0 +1,194 @@
+"""The domain model of a training module: frozen dataclasses, no I/O.
+
+A :class:`Module` is what a trainer's ``module.md`` means once it has been parsed and
+validated. Everything downstream (the nbgrader notebook, the learner runtime, grading and
+competence records) works from this model, never from the Markdown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class QuestionKind(StrEnum):
+    """The question block kinds a module can contain (their Markdown names are Swedish)."""
+
+    SINGLE = "enkelval"
+    MULTIPLE = "flerval"
+    TRUE_FALSE = "sant-falskt"
+    ORDERING = "ordning"
+    MATCHING = "para"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source the module's facts rest on."""
+
+    id: str
+    title: str
+    url: str = ""
+    publisher: str = ""
+    year: str = ""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One answer option. ``id`` is opaque and stable (derived from the text)."""
+
+    id: str
+    html: str
+    correct: bool = False
+    feedback_html: str = ""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One matching pair: ``left`` goes with ``right``."""
+
+    left_id: str
+    left_html: str
+    right_id: str
+    right_html: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question. ``graded`` questions form the knowledge check; the rest are exercises.
+
+    Only the fields relevant to ``kind`` are filled: ``options`` for choice and
+    true/false questions, ``items`` (in the correct order) for ordering, ``pairs`` for
+    matching.
+    """
+
+    id: str
+    kind: QuestionKind
+    prompt_html: str
+    line: int
+    graded: bool
+    points: int = 1
+    options: tuple[Option, ...] = ()
+    items: tuple[Option, ...] = ()
+    pairs: tuple[Pair, ...] = ()
+    explanation_html: str = ""
+
+    def correct_answer(self) -> str | list[str] | dict[str, str]:
+        """The answer that earns full points, in the shape the learner runtime stores."""
+        if self.kind in (QuestionKind.SINGLE, QuestionKind.TRUE_FALSE):
+            return next(o.id for o in self.options if o.correct)
+        if self.kind is QuestionKind.MULTIPLE:
+            return sorted(o.id for o in self.options if o.correct)
+        if self.kind is QuestionKind.ORDERING:
+            return [item.id for item in self.items]
+        return {p.left_id: p.right_id for p in self.pairs}
+
+
+@dataclass(frozen=True)
+class DialogueChoice:
+    """Something the learner can say, where it leads and how it lands."""
+
+    html: str
+    target: str
+    feedback_html: str = ""
+
+
+@dataclass(frozen=True)
+class DialogueNode:
+    """One moment of a dialogue scenario: what happens, and what the learner may say."""
+
+    id: str
+    html: str
+    line: int
+    choices: tuple[DialogueChoice, ...] = ()
+
+    @property
+    def is_end(self) -> bool:
+        return not self.choices
+
+
+@dataclass(frozen=True)
+class Dialogue:
+    """A branching dialogue scenario (an exercise, never graded). Starts at ``nodes[0]``."""
+
+    id: str
+    intro_html: str
+    line: int
+    nodes: tuple[DialogueNode, ...]
+
+
+@dataclass(frozen=True)
+class Reflection:
+    """A private reflection: free text that stays with the learner."""
+
+    id: str
+    prompt_html: str
+    line: int
+
+
+@dataclass(frozen=True)
+class GlossaryTerm:
+    term_html: str
+    term_text: str
+    definition_html: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Glossary:
+    terms: tuple[GlossaryTerm, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class Prose:
+    """Read-only text (already rendered to safe HTML)."""
+
+    html: str
+    line: int
+
+
+Block = Prose | Question | Dialogue | Reflection | Glossary
+
+
+@dataclass(frozen=True)
+class Module:
+    """A validated training module."""
+
+    id: str
+    title: str
+    version: int
+    language: str
+    minutes: int
+    pass_mark: int
+    validity_months: int
+    competences: tuple[str, ...]
+    sources: tuple[Source, ...]
+    objectives: tuple[str, ...]
+    blocks: tuple[Block, ...]
+    path: str = ""
+    summary: str = ""
+    audience: tuple[str, ...] = field(default=())
+
+    @property
+    def questions(self) -> tuple[Question, ...]:
+        return tuple(b for b in self.blocks if isinstance(b, Question))
+
+    @property
+    def graded_questions(self) -> tuple[Question, ...]:
+        return tuple(q for q in self.questions if q.graded)
+
+    @property
+    def exercises(self) -> tuple[Question | Dialogue, ...]:
+        return tuple(
+            b
+            for b in self.blocks
+            if (isinstance(b, Question) and not b.graded) or isinstance(b, Dialogue)
+        )
+
+    @property
+    def max_points(self) -> int:
+        return sum(q.points for q in self.graded_questions)
+
+    @property
+    def glossary(self) -> tuple[GlossaryTerm, ...]:
+        return tuple(t for b in self.blocks if isinstance(b, Glossary) for t in b.terms)

@@ -1,0 +1,39 @@
+"""The widget runtime that released module notebooks run in the learner's kernel.
+
+A notebook calls :func:`start` once, then :func:`show` for every interactive block and
+:func:`submit_button` at the end of the knowledge check. The specs come from
+:func:`omsorgslyft.authoring.notebook.learner_spec`: exercises carry their own answers
+(feedback is immediate), graded questions do not.
+
+Answers live in :data:`session` (a :class:`Session`); a :class:`Store` decides where they
+are saved. The default keeps them in memory, which is what preview uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omsorgslyft.runtime.session import MemoryStore, Session, Store
+from omsorgslyft.runtime.widgets import build_widget, submit_widget
+
+__all__ = ["MemoryStore", "Session", "Store", "session", "show", "start", "submit_button"]
+
+session: Session = Session(MemoryStore())
+
+
+def start(info: dict[str, Any], store: Store | None = None) -> None:
+    """Begin a module page: ``info`` names the module, its version and graded questions."""
+    global session
+    session = Session(store or MemoryStore(), info)
+
+
+def show(spec: dict[str, Any]) -> None:
+    from IPython.display import display
+
+    display(build_widget(spec, session))
+
+
+def submit_button() -> None:
+    from IPython.display import display
+
+    display(submit_widget(session))

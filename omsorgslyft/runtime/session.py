@@ -1,0 +1,57 @@
+"""Per-page learner state and where it is saved."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+#: what a saved entry is: a graded answer, an exercise answer, a dialogue path or a
+#: private reflection
+KINDS = ("svar", "ovning", "dialog", "reflektion")
+
+
+class Store(Protocol):
+    """Where a learner's page state is saved. Each call must be durable when it returns."""
+
+    def load(self) -> dict[str, dict[str, Any]]: ...
+
+    def save(self, kind: str, key: str, value: Any) -> None: ...
+
+
+class MemoryStore:
+    """Keeps state for the life of the kernel (preview, tests)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        return {kind: dict(values) for kind, values in self.data.items()}
+
+    def save(self, kind: str, key: str, value: Any) -> None:
+        self.data.setdefault(kind, {})[key] = value
+
+
+class Session:
+    """The state of one learner's page for one module version."""
+
+    def __init__(self, store: Store, info: dict[str, Any] | None = None) -> None:
+        self.store = store
+        self.info = info or {}
+        loaded = store.load()
+        self.state: dict[str, dict[str, Any]] = {kind: dict(loaded.get(kind, {})) for kind in KINDS}
+        self.preview = True
+
+    def get(self, kind: str, key: str, default: Any = None) -> Any:
+        return self.state[kind].get(key, default)
+
+    def set(self, kind: str, key: str, value: Any) -> None:
+        self.state[kind][key] = value
+        self.store.save(kind, key, value)
+
+    @property
+    def answers(self) -> dict[str, Any]:
+        """Graded answers given so far, by question id."""
+        return dict(self.state["svar"])
+
+    def unanswered(self) -> list[str]:
+        answers = self.state["svar"]
+        return [q for q in self.info.get("questions", []) if answers.get(q) in (None, [], {})]
