@@ -109,6 +109,7 @@ class Renderer:
                     child.attrs = {"lang": str(child.attrs["lang"])}
             elif child.type == "image" and self.module_dir is not None:
                 child.attrs["src"] = self._data_uri(str(child.attrs.get("src", "")))
+                child.attrs["loading"] = "lazy"
             elif child.type == "link_open":
                 href = str(child.attrs.get("href", ""))
                 if href.startswith(("http://", "https://")):
@@ -116,8 +117,11 @@ class Renderer:
                     child.attrs["target"] = "_blank"
 
     def _data_uri(self, src: str) -> str:
+        """Embed a (validated) image file; anything else is left as is, already reported."""
         assert self.module_dir is not None
         path = (self.module_dir / src).resolve()
+        if not (path.is_relative_to(self.module_dir.resolve()) and path.is_file()):
+            return src
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         return f"data:{mime};base64,{data}"

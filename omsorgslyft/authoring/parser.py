@@ -242,6 +242,14 @@ class ModuleParser:
         # markdown-it's map ends before the closing fence; an unclosed block has none
         closing = self.lines[end].strip() if end < len(self.lines) else ""
         name, _, rest = opener.info.strip().partition(" ")
+        if not name:
+            self.error(
+                line,
+                f"En rad med {opener.markup} står utan att något block börjar där. Kanske stängdes "
+                "ett block för tidigt: ett block som står inuti ett annat behöver färre kolon än "
+                "det yttre.",
+            )
+            return None
         if not closing.startswith(":::") or closing.strip(":"):
             self.error(
                 line,
@@ -360,9 +368,7 @@ class ModuleParser:
             if block is not None:
                 out.append(block)
                 questions += 1
-        if questions == 0 and not any(
-            d.line > line and d.line < line + len(group) for d in self.diagnostics
-        ):
+        if questions == 0:
             self.error(line, "Kunskapskontrollen har inga frågor.")
         return out
 
