@@ -23,6 +23,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     root = _project_root(args.root)
     paths = [Path(p).resolve() for p in args.paths] or [root / "modules"]
     modules, diagnostics = load_modules(paths, root)
+    courses_dir = root / "courses"
+    if not args.paths and courses_dir.is_dir():
+        from omsorgslyft.authoring.courses import load_courses
+
+        courses, course_problems = load_courses(courses_dir, root, {m.id for m in modules})
+        diagnostics = sorted([*diagnostics, *course_problems])
+        for c in courses:
+            print(f"{c.path}: ok · {len(c.modules)} moduler · giltig {c.validity_months} månader")
     for d in diagnostics:
         print(d)
     for m in modules:
@@ -51,7 +59,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"Inget byggdes: {len(exc.diagnostics)} fel.", file=sys.stderr)
         return 1
     for b in built:
-        print(f"{b.module.id}: {b.release.relative_to(grading.parent) if b.release.is_relative_to(grading.parent) else b.release}")
+        print(
+            f"{b.module.id}: {b.release.relative_to(grading.parent) if b.release.is_relative_to(grading.parent) else b.release}"
+        )
     print(f"{len(built)} moduler byggda.")
     return 0
 
@@ -70,7 +80,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
             for d in exc.diagnostics:
                 print(d)
             return 1
-        print(f"Förhandsgranskning av {built.module.title}: http://127.0.0.1:{args.port}/", flush=True)
+        print(
+            f"Förhandsgranskning av {built.module.title}: http://127.0.0.1:{args.port}/", flush=True
+        )
         env = dict(os.environ)
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
         command = [
@@ -91,7 +103,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="omsorgslyft", description="Omsorgslyft: utbildning för vård och omsorg.")
+    parser = argparse.ArgumentParser(
+        prog="omsorgslyft", description="Omsorgslyft: utbildning för vård och omsorg."
+    )
     parser.add_argument("--root", help="projektets mapp (standard: nuvarande mapp)")
     sub = parser.add_subparsers(dest="command", required=True)
 

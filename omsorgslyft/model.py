@@ -192,3 +192,34 @@ class Module:
     @property
     def glossary(self) -> tuple[GlossaryTerm, ...]:
         return tuple(t for b in self.blocks if isinstance(b, Glossary) for t in b.terms)
+
+
+class NewVersionRule(StrEnum):
+    """What a new module version means for passes of an older version."""
+
+    KEEP = "behåll"  # an older pass stays valid until it expires
+    RETAKE = "gör om"  # everyone must pass the new version
+
+
+@dataclass(frozen=True)
+class Course:
+    """Which roles or units need which modules, by when, and for how long a pass holds.
+
+    Empty ``roles`` or ``units`` means every role or every unit.
+    """
+
+    id: str
+    title: str
+    description: str
+    modules: tuple[str, ...]
+    roles: tuple[str, ...]
+    units: tuple[str, ...]
+    due_days: int
+    validity_months: int
+    new_version: NewVersionRule
+    path: str = ""
+
+    def applies_to(self, role: str, unit: str) -> bool:
+        role_ok = not self.roles or role.casefold() in {r.casefold() for r in self.roles}
+        unit_ok = not self.units or unit.casefold() in {u.casefold() for u in self.units}
+        return role_ok and unit_ok

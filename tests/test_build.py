@@ -8,9 +8,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from answers import right_answers, wrong_answers
 from nbclient import NotebookClient
 
-from answers import right_answers, wrong_answers
 from omsorgslyft.authoring import load_module
 from omsorgslyft.grading.build import Built, build_modules, validate_nbgrader
 from omsorgslyft.grading.course import Course, fill_answers
@@ -128,7 +128,9 @@ def test_release_holds_no_answer_key(built: dict[str, Built]) -> None:
     assert "BEGIN SOLUTION" not in release and "HIDDEN TESTS" not in release
     assert "assert" not in release
     nb = nbformat.read(b.release, as_version=4)
-    graded_cells = [c.source for c in nb.cells if c.metadata["nbgrader"]["grade_id"].startswith("fraga-")]
+    graded_cells = [
+        c.source for c in nb.cells if c.metadata["nbgrader"]["grade_id"].startswith("fraga-")
+    ]
     assert len(graded_cells) == len(b.module.graded_questions)
     for cell in graded_cells:
         for key in ("'correct'", "'answer'", "'explanation'", "'feedback'"):
@@ -154,21 +156,33 @@ def test_release_shuffles_ordering_and_matching(built: dict[str, Built]) -> None
 
 
 def _execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
-    client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(cwd)}})
+    client = NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    )
     client.execute()
     return nb
 
 
 @pytest.mark.parametrize("module_id", ["exempelmodul", "sentinel"])
-def test_release_runs_top_to_bottom(built: dict[str, Built], module_id: str, tmp_path: Path) -> None:
+def test_release_runs_top_to_bottom(
+    built: dict[str, Built], module_id: str, tmp_path: Path
+) -> None:
     nb = nbformat.read(built[module_id].release, as_version=4)
     _execute(nb, tmp_path)
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
     assert errors == []
-    widgets = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
-    assert len(widgets) == len(built[module_id].module.exercises) + len(built[module_id].module.graded_questions) + 1 + sum(
-        1 for b in built[module_id].module.blocks if type(b).__name__ == "Reflection"
-    )
+    widgets = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    assert len(widgets) == len(built[module_id].module.exercises) + len(
+        built[module_id].module.graded_questions
+    ) + 1 + sum(1 for b in built[module_id].module.blocks if type(b).__name__ == "Reflection")
 
 
 @pytest.mark.parametrize("module_id", ["exempelmodul", "sentinel"])
@@ -202,5 +216,17 @@ def test_example_module_has_every_block_kind() -> None:
     module = load_module(EXAMPLE)
     kinds = {type(b).__name__ for b in module.blocks}
     assert {"Prose", "Question", "Dialogue", "Reflection", "Glossary"} <= kinds
-    assert {q.kind.value for q in module.questions if not q.graded} == {"enkelval", "flerval", "sant-falskt", "ordning", "para"}
-    assert {q.kind.value for q in module.graded_questions} == {"enkelval", "flerval", "sant-falskt", "ordning", "para"}
+    assert {q.kind.value for q in module.questions if not q.graded} == {
+        "enkelval",
+        "flerval",
+        "sant-falskt",
+        "ordning",
+        "para",
+    }
+    assert {q.kind.value for q in module.graded_questions} == {
+        "enkelval",
+        "flerval",
+        "sant-falskt",
+        "ordning",
+        "para",
+    }

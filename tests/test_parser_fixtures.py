@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from fixtures import Case, read_cases
+
 from omsorgslyft.authoring import ModuleError, parse_module
 from omsorgslyft.authoring.notebook import learner_spec
 from omsorgslyft.model import Dialogue, Glossary, Module, Prose, Question, Reflection
@@ -55,7 +55,12 @@ def summarize(module: Module) -> str:
         if isinstance(block, Prose):
             rows.append({"prosa": block.line, "html": block.html})
         elif isinstance(block, Glossary):
-            rows.append({"ordlista": block.line, "termer": [[t.term_html, t.definition_html] for t in block.terms]})
+            rows.append(
+                {
+                    "ordlista": block.line,
+                    "termer": [[t.term_html, t.definition_html] for t in block.terms],
+                }
+            )
         elif isinstance(block, (Question, Dialogue, Reflection)):
             spec = learner_spec(module, block)
             rows.append({"rad": block.line} | spec)

@@ -37,7 +37,9 @@ def load_modules(paths: list[Path], root: Path) -> tuple[list[Module], list[Diag
             continue
         if module.id in ids:
             diagnostics.append(
-                Diagnostic(module.path, 2, f'Modul-id:t "{module.id}" används redan av {ids[module.id]}.')
+                Diagnostic(
+                    module.path, 2, f'Modul-id:t "{module.id}" används redan av {ids[module.id]}.'
+                )
             )
             continue
         ids[module.id] = module.path

@@ -115,7 +115,9 @@ def parse_front_matter(text: str, first_line: int, report: Report) -> FrontMatte
         line = first_line + key_node.start_mark.line
         if key not in FIELDS:
             known = ", ".join(FIELDS)
-            errors_before.report(line, f'Okänt fält "{key}" i början av filen. Kända fält: {known}.')
+            errors_before.report(
+                line, f'Okänt fält "{key}" i början av filen. Kända fält: {known}.'
+            )
             continue
         if key in values:
             errors_before.report(line, f'Fältet "{key}" står två gånger.')
@@ -166,7 +168,9 @@ def _sources(raw: Any, line: int, counter: _Counter) -> tuple[Source, ...]:
             continue
         unknown = set(item) - SOURCE_FIELDS
         if unknown:
-            counter.report(line, f"{where} har okända fält: {', '.join(sorted(map(str, unknown)))}.")
+            counter.report(
+                line, f"{where} har okända fält: {', '.join(sorted(map(str, unknown)))}."
+            )
         sid, title = item.get("id"), item.get("titel")
         if not isinstance(sid, str) or not sid.strip():
             counter.report(line, f"{where} saknar id.")

@@ -87,14 +87,18 @@ def learner_spec(module: Module, block: Question | Dialogue | Reflection) -> dic
         spec["items"] = _shuffled([{"id": i.id, "html": i.html} for i in block.items], seed)
     else:
         spec["left"] = [{"id": p.left_id, "html": p.left_html} for p in block.pairs]
-        spec["right"] = _shuffled([{"id": p.right_id, "html": p.right_html} for p in block.pairs], seed)
+        spec["right"] = _shuffled(
+            [{"id": p.right_id, "html": p.right_html} for p in block.pairs], seed
+        )
     if key:
         spec["answer"] = block.correct_answer()
         spec["explanation"] = block.explanation_html
     return spec
 
 
-def _meta(grade_id: str, *, locked: bool = True, solution: bool = False, points: int = 0) -> dict[str, Any]:
+def _meta(
+    grade_id: str, *, locked: bool = True, solution: bool = False, points: int = 0
+) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "grade": points > 0,
         "grade_id": grade_id,
@@ -163,7 +167,9 @@ def _sources(module: Module) -> str:
     for s in module.sources:
         title = escape(s.title)
         if s.url:
-            title = f'<a href="{escape(s.url)}" rel="noopener noreferrer" target="_blank">{title}</a>'
+            title = (
+                f'<a href="{escape(s.url)}" rel="noopener noreferrer" target="_blank">{title}</a>'
+            )
         extra = ", ".join(escape(x) for x in (s.publisher, s.year) if x)
         items.append(f"<li>[{escape(s.id)}] {title}{', ' + extra if extra else ''}</li>")
     return f'<section class="ol-sources"><h2>Källor</h2><ul>{"".join(items)}</ul></section>'
@@ -193,7 +199,11 @@ def _run_info(module: Module) -> dict[str, Any]:
 def build_source_notebook(module: Module) -> NotebookNode:
     """The nbgrader source notebook for ``module`` (contains the answer key)."""
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata["omsorgslyft"] = {"module": module.id, "version": module.version}
     cells = nb.cells

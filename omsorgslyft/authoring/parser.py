@@ -238,7 +238,7 @@ class ModuleParser:
         """Name and attributes of a ``:::`` container, or None after reporting a problem."""
         opener = group[0]
         line = self.line_of(opener)
-        start, end = opener.map or (0, 0)
+        _, end = opener.map or (0, 0)
         # markdown-it's map ends before the closing fence; an unclosed block has none
         closing = self.lines[end].strip() if end < len(self.lines) else ""
         name, _, rest = opener.info.strip().partition(" ")
@@ -261,7 +261,9 @@ class ModuleParser:
         attrs: dict[str, str] = {}
         if rest:
             if not (rest.startswith("{") and rest.endswith("}")):
-                self.error(line, f'Efter blocknamnet "{name}" kan bara {{#id}} och inställningar stå.')
+                self.error(
+                    line, f'Efter blocknamnet "{name}" kan bara {{#id}} och inställningar stå.'
+                )
                 return None
             try:
                 consumed, parsed = parse_attrs(rest)
@@ -296,7 +298,9 @@ class ModuleParser:
             )
             return None
         if block_id in self.block_ids:
-            self.error(line, f'Id:t "{block_id}" finns redan i modulen. Varje block behöver ett eget id.')
+            self.error(
+                line, f'Id:t "{block_id}" finns redan i modulen. Varje block behöver ett eget id.'
+            )
             return None
         self.block_ids.add(block_id)
         return block_id
@@ -375,7 +379,9 @@ class ModuleParser:
     def _block(self, name: str, attrs: dict[str, str], group: Group, graded: bool) -> Block | None:
         line = self.line_of(group[0])
         if "vikt" in attrs and not graded:
-            self.error(line, "vikt= gäller bara frågor i kunskapskontrollen (övningar ger inga poäng).")
+            self.error(
+                line, "vikt= gäller bara frågor i kunskapskontrollen (övningar ger inga poäng)."
+            )
         if name == "ordlista":
             return self._glossary(group, line)
         block_id = self._block_id(name, attrs, line)
@@ -497,7 +503,7 @@ class ModuleParser:
             item_line = self.line_of(item[0], line)
             parts = groups(item[1:-1])
             inline = parts[0][1] if parts and parts[0][0].type == "paragraph_open" else None
-            first = (inline.children or [None])[0] if inline else None
+            first = inline.children[0] if inline is not None and inline.children else None
             marker = first.content[:4] if first is not None and first.type == "text" else ""
             if marker not in ("[x] ", "[X] ", "[ ] "):
                 self.error(
@@ -536,7 +542,9 @@ class ModuleParser:
             self.error(line, f'Frågan "{qid}" behöver minst två alternativ.')
             return ()
         if ok and correct == 0:
-            self.error(line, f'Frågan "{qid}" har inget rätt svar. Markera rätt alternativ med [x].')
+            self.error(
+                line, f'Frågan "{qid}" har inget rätt svar. Markera rätt alternativ med [x].'
+            )
             return ()
         if ok and kind is QuestionKind.SINGLE and correct > 1:
             self.error(
@@ -546,7 +554,10 @@ class ModuleParser:
             )
             return ()
         if ok and kind is QuestionKind.MULTIPLE and correct == len(options):
-            self.error(line, f'Alla alternativ i frågan "{qid}" är rätt. Lägg till minst ett fel alternativ.')
+            self.error(
+                line,
+                f'Alla alternativ i frågan "{qid}" är rätt. Lägg till minst ett fel alternativ.',
+            )
             return ()
         return tuple(options) if ok else ()
 
@@ -631,12 +642,17 @@ class ModuleParser:
             name, attrs = found
             node_line = self.line_of(inner[0], line)
             if name != "nod":
-                self.error(node_line, f'I dialogen "{did}" får bara block av typen "nod" stå, inte "{name}".')
+                self.error(
+                    node_line,
+                    f'I dialogen "{did}" får bara block av typen "nod" stå, inte "{name}".',
+                )
                 ok = False
                 continue
             nid = attrs.get("id", "")
             if not is_valid_id(nid):
-                self.error(node_line, f'Noden i dialogen "{did}" behöver ett id, till exempel {{#start}}.')
+                self.error(
+                    node_line, f'Noden i dialogen "{did}" behöver ett id, till exempel {{#start}}.'
+                )
                 ok = False
                 continue
             if nid in node_ids:
@@ -691,7 +707,9 @@ class ModuleParser:
             return None
         href = str(children[0].attrs.get("href", ""))
         if not href.startswith("#") or len(href) < 2:
-            self.error(item_line, f'Länken i noden "{nid}" ska gå till en nod, till exempel (#lyssna).')
+            self.error(
+                item_line, f'Länken i noden "{nid}" ska gå till en nod, till exempel (#lyssna).'
+            )
             return None
         feedback = ""
         for extra in parts[1:]:
@@ -702,7 +720,9 @@ class ModuleParser:
                 )
                 return None
             feedback = self.renderer.render(extra[1:-1])
-        label = Token("inline", "", 0, children=children[1:-1], content=inline_text(inline) if inline else "")
+        label = Token(
+            "inline", "", 0, children=children[1:-1], content=inline_text(inline) if inline else ""
+        )
         return DialogueChoice(self.renderer.render_inline(label), href[1:], feedback)
 
     def _check_graph(self, did: str, nodes: list[DialogueNode]) -> bool:
@@ -744,7 +764,9 @@ class ModuleParser:
                     can_end.add(node.id)
                     changed = True
         if not can_end & reachable:
-            self.error(nodes[0].line, f'Dialogen "{did}" har inget slut (en nod utan svarsalternativ).')
+            self.error(
+                nodes[0].line, f'Dialogen "{did}" har inget slut (en nod utan svarsalternativ).'
+            )
             return False
         for node in nodes:
             if node.id in reachable and node.id not in can_end:

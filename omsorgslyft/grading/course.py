@@ -90,7 +90,9 @@ class Course:
         """``nbgrader generate_assignment``: source -> release, answer key removed."""
         result: dict[str, Any] = self.api.generate_assignment(module_id, force=True, create=True)
         if not result.get("success"):
-            raise RuntimeError(f"nbgrader generate_assignment {module_id} failed:\n{result.get('error') or result.get('log')}")
+            raise RuntimeError(
+                f"nbgrader generate_assignment {module_id} failed:\n{result.get('error') or result.get('log')}"
+            )
 
     def submit(self, module_id: str, student_id: str, notebook: NotebookNode) -> Path:
         """Store a filled notebook in nbgrader's ``submitted/`` layout (durably)."""
@@ -109,7 +111,9 @@ class Course:
         """``nbgrader autograde`` one submission and read the score back from the gradebook."""
         result: dict[str, Any] = self.api.autograde(module_id, student_id, force=True, create=True)
         if not result.get("success"):
-            raise RuntimeError(f"nbgrader autograde {module_id}/{student_id} failed:\n{result.get('error') or result.get('log')}")
+            raise RuntimeError(
+                f"nbgrader autograde {module_id}/{student_id} failed:\n{result.get('error') or result.get('log')}"
+            )
         return self.grade(module_id, student_id)
 
     def grade(self, module_id: str, student_id: str) -> GradeResult:
@@ -121,7 +125,9 @@ class Course:
                 QuestionScore(g.name.removeprefix("test-"), float(g.score), float(g.max_score))
                 for g in sorted(nb.grades, key=lambda g: g.name)
             )
-            return GradeResult(module_id, student_id, float(nb.score), float(nb.max_score), questions)
+            return GradeResult(
+                module_id, student_id, float(nb.score), float(nb.max_score), questions
+            )
 
     def clean(self) -> None:
         for sub in ("source", "release"):

@@ -44,7 +44,9 @@ def _feedback() -> w.HTML:
 def _say(box: w.HTML, ok: bool | None, html: str) -> None:
     mark = {True: "✔ Rätt. ", False: "✘ Inte riktigt. ", None: ""}[ok]
     cls = {True: "ol-right", False: "ol-wrong", None: "ol-info"}[ok]
-    box.value = f'<div role="status" aria-live="polite" class="{cls}"><strong>{mark}</strong>{html}</div>'
+    box.value = (
+        f'<div role="status" aria-live="polite" class="{cls}"><strong>{mark}</strong>{html}</div>'
+    )
 
 
 def _card(spec: dict[str, Any], *children: w.Widget) -> w.VBox:
@@ -93,7 +95,9 @@ def _choice_control(spec: dict[str, Any], value: Any, on_change: Callable[[Any],
     return radios
 
 
-def _ordering_control(spec: dict[str, Any], value: Any, on_change: Callable[[Any], None]) -> w.Widget:
+def _ordering_control(
+    spec: dict[str, Any], value: Any, on_change: Callable[[Any], None]
+) -> w.Widget:
     by_id = {i["id"]: i for i in spec["items"]}
     order = list(value) if value and set(value) == set(by_id) else [i["id"] for i in spec["items"]]
     box = w.VBox()
@@ -101,9 +105,17 @@ def _ordering_control(spec: dict[str, Any], value: Any, on_change: Callable[[Any
     def render() -> None:
         rows = []
         for pos, item_id in enumerate(order):
-            up = w.Button(description="Upp", tooltip="Flytta upp", disabled=pos == 0, layout=w.Layout(width="4.5rem"))
+            up = w.Button(
+                description="Upp",
+                tooltip="Flytta upp",
+                disabled=pos == 0,
+                layout=w.Layout(width="4.5rem"),
+            )
             down = w.Button(
-                description="Ned", tooltip="Flytta ned", disabled=pos == len(order) - 1, layout=w.Layout(width="4.5rem")
+                description="Ned",
+                tooltip="Flytta ned",
+                disabled=pos == len(order) - 1,
+                layout=w.Layout(width="4.5rem"),
             )
             up.on_click(lambda _, p=pos: move(p, -1))
             down.on_click(lambda _, p=pos: move(p, 1))
@@ -122,7 +134,9 @@ def _ordering_control(spec: dict[str, Any], value: Any, on_change: Callable[[Any
     return box
 
 
-def _matching_control(spec: dict[str, Any], value: Any, on_change: Callable[[Any], None]) -> w.Widget:
+def _matching_control(
+    spec: dict[str, Any], value: Any, on_change: Callable[[Any], None]
+) -> w.Widget:
     chosen = dict(value or {})
     choices = [("Välj …", "")] + [(plain(r["html"]), r["id"]) for r in spec["right"]]
     rows = []
@@ -201,7 +215,10 @@ def dialogue_widget(spec: dict[str, Any], session: Session) -> w.Widget:
     scene = _html("", "ol-dialog-scene")
     feedback = _feedback()
     buttons = w.VBox()
-    box = w.VBox([_html(f'<p class="ol-kind">Dialogövning</p>{spec["intro"]}'), scene, feedback, buttons], layout=FULL)
+    box = w.VBox(
+        [_html(f'<p class="ol-kind">Dialogövning</p>{spec["intro"]}'), scene, feedback, buttons],
+        layout=FULL,
+    )
     box.add_class("ol-card")
     box.add_class("ol-dialog")
 
@@ -245,8 +262,12 @@ def reflection_widget(spec: dict[str, Any], session: Session) -> w.Widget:
         layout=w.Layout(width="100%", max_width="48rem", height="8rem"),
     )
     area.observe(lambda change: session.set("reflektion", spec["id"], change["new"]), names="value")
-    note = _html('<p class="ol-private">🔒 Det du skriver sparas bara för dig. Ingen annan kan läsa det.</p>')
-    box = w.VBox([_html(f'<p class="ol-kind">Reflektion</p>{spec["prompt"]}'), area, note], layout=FULL)
+    note = _html(
+        '<p class="ol-private">🔒 Det du skriver sparas bara för dig. Ingen annan kan läsa det.</p>'
+    )
+    box = w.VBox(
+        [_html(f'<p class="ol-kind">Reflektion</p>{spec["prompt"]}'), area, note], layout=FULL
+    )
     box.add_class("ol-card")
     box.add_class("ol-reflection")
     return box
