@@ -8,12 +8,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from answers import right_answers, wrong_answers
 from nbclient import NotebookClient
 
 from omsorgslyft.authoring import load_module
 from omsorgslyft.grading.build import Built, build_modules, validate_nbgrader
 from omsorgslyft.grading.course import Course, fill_answers
+
+from answers import right_answers, wrong_answers
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "exempelmodul"

@@ -24,12 +24,16 @@ def _project(tmp_path: Path, broken: bool) -> Path:
         bad = tmp_path / "modules" / "trasig"
         bad.mkdir()
         text = (EXAMPLE / "module.md").read_text(encoding="utf-8")
-        text = text.replace("id: exempelmodul", "id: trasig").replace("- [x] Begriplighet", "- [ ] Begriplighet")
+        text = text.replace("id: exempelmodul", "id: trasig").replace(
+            "- [x] Begriplighet", "- [ ] Begriplighet"
+        )
         (bad / "module.md").write_text(text, encoding="utf-8")
     return tmp_path
 
 
-def test_check_reports_file_line_and_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_reports_file_line_and_exit_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = _project(tmp_path, broken=True)
     assert main(["--root", str(root), "check"]) == 1
     out = capsys.readouterr().out
@@ -44,7 +48,9 @@ def test_check_passes_good_modules(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "0 fel" in capsys.readouterr().out
 
 
-def test_build_writes_nothing_when_a_module_is_broken(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_build_writes_nothing_when_a_module_is_broken(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = _project(tmp_path, broken=True)
     assert main(["--root", str(root), "build"]) == 1
     assert not (root / "grading").exists()
@@ -70,7 +76,16 @@ def test_preview_serves_the_module_in_voila(tmp_path: Path) -> None:
     root = _project(tmp_path, broken=False)
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "omsorgslyft.cli", "--root", str(root), "preview", "exempelmodul", f"--port={port}"],
+        [
+            sys.executable,
+            "-m",
+            "omsorgslyft.cli",
+            "--root",
+            str(root),
+            "preview",
+            "exempelmodul",
+            f"--port={port}",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

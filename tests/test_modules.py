@@ -9,13 +9,14 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from answers import right_answers, wrong_answers
 from omsorgslyft.authoring.courses import load_courses
 from omsorgslyft.authoring.discover import load_modules
 from omsorgslyft.authoring.readability import module_readability
 from omsorgslyft.grading.build import Built, build_modules
 from omsorgslyft.grading.course import Course, fill_answers
 from omsorgslyft.model import Dialogue, Module, Prose, Reflection
+
+from answers import right_answers, wrong_answers
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE_IDS = ["hbtqi", "kasam", "personcentrering", "samiska"]
@@ -146,8 +147,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
 def test_module_runs_and_grades(built: dict[str, Built], module_id: str, tmp_path: Path) -> None:
     b = built[module_id]
     nb = nbformat.read(b.release, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    assert not [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
 
     course = Course(b.source.parents[2])
     released = nbformat.read(b.release, as_version=4)

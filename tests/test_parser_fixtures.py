@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from fixtures import Case, read_cases
 
 from omsorgslyft.authoring import ModuleError, parse_module
 from omsorgslyft.authoring.notebook import learner_spec
 from omsorgslyft.model import Dialogue, Glossary, Module, Prose, Question, Reflection
+
+from fixtures import Case, read_cases
 
 CHECK = """
 :::: kunskapskontroll

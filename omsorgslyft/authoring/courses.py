@@ -10,7 +10,17 @@ from omsorgslyft.authoring.diagnostics import Diagnostic
 from omsorgslyft.authoring.frontmatter import is_valid_id
 from omsorgslyft.model import Course, NewVersionRule
 
-FIELDS = ("id", "titel", "beskrivning", "moduler", "befattningar", "enheter", "inom_dagar", "giltighet", "ny_version")
+FIELDS = (
+    "id",
+    "titel",
+    "beskrivning",
+    "moduler",
+    "befattningar",
+    "enheter",
+    "inom_dagar",
+    "giltighet",
+    "ny_version",
+)
 
 
 def _line_of(text: str, key: str) -> int:
@@ -22,7 +32,9 @@ def _line_of(text: str, key: str) -> int:
     return 1
 
 
-def parse_course(text: str, path: str, module_ids: set[str]) -> tuple[Course | None, list[Diagnostic]]:
+def parse_course(
+    text: str, path: str, module_ids: set[str]
+) -> tuple[Course | None, list[Diagnostic]]:
     problems: list[Diagnostic] = []
 
     def error(key: str, message: str) -> None:
@@ -83,7 +95,9 @@ def parse_course(text: str, path: str, module_ids: set[str]) -> tuple[Course | N
     )
 
 
-def load_courses(folder: Path, root: Path, module_ids: set[str]) -> tuple[list[Course], list[Diagnostic]]:
+def load_courses(
+    folder: Path, root: Path, module_ids: set[str]
+) -> tuple[list[Course], list[Diagnostic]]:
     courses: list[Course] = []
     problems: list[Diagnostic] = []
     for file in sorted(folder.glob("*.toml")):
