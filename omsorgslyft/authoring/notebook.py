@@ -96,6 +96,28 @@ def learner_spec(module: Module, block: Question | Dialogue | Reflection) -> dic
     return spec
 
 
+def answer_schema(module: Module) -> dict[str, dict[str, Any]]:
+    """What a saved answer may look like, per block: ids only, no answer key."""
+    schema: dict[str, dict[str, Any]] = {}
+    for block in module.blocks:
+        if isinstance(block, Reflection):
+            schema[block.id] = {"kind": "reflektion"}
+        elif isinstance(block, Dialogue):
+            schema[block.id] = {"kind": "dialog", "ids": [n.id for n in block.nodes]}
+        elif isinstance(block, Question):
+            entry: dict[str, Any] = {
+                "kind": "svar" if block.graded else "ovning",
+                "type": block.kind.value,
+            }
+            if block.kind is QuestionKind.MATCHING:
+                entry["left"] = sorted(p.left_id for p in block.pairs)
+                entry["right"] = sorted(p.right_id for p in block.pairs)
+            else:
+                entry["ids"] = sorted(o.id for o in (*block.options, *block.items))
+            schema[block.id] = entry
+    return schema
+
+
 def _meta(
     grade_id: str, *, locked: bool = True, solution: bool = False, points: int = 0
 ) -> dict[str, Any]:
@@ -205,7 +227,16 @@ def build_source_notebook(module: Module) -> NotebookNode:
         "language": "python",
     }
     nb.metadata["language_info"] = {"name": "python"}
-    nb.metadata["omsorgslyft"] = {"module": module.id, "version": module.version}
+    nb.metadata["omsorgslyft"] = {
+        "module": module.id,
+        "version": module.version,
+        "title": module.title,
+        "minutes": module.minutes,
+        "pass_mark": module.pass_mark,
+        "validity_months": module.validity_months,
+        "summary": module.summary,
+        "blocks": answer_schema(module),
+    }
     cells = nb.cells
     cells.append(
         _code(

@@ -16,7 +16,16 @@ from typing import Any
 from omsorgslyft.runtime.session import MemoryStore, Session, Store
 from omsorgslyft.runtime.widgets import build_widget, submit_widget
 
-__all__ = ["MemoryStore", "Session", "Store", "session", "show", "start", "submit_button"]
+__all__ = [
+    "MemoryStore",
+    "Session",
+    "Store",
+    "connect",
+    "session",
+    "show",
+    "start",
+    "submit_button",
+]
 
 session: Session = Session(MemoryStore())
 
@@ -25,6 +34,23 @@ def start(info: dict[str, Any], store: Store | None = None) -> None:
     """Begin a module page: ``info`` names the module, its version and graded questions."""
     global session
     session = Session(store or MemoryStore(), info)
+
+
+def connect(api_url: str, token: str, base_url: str) -> None:
+    """Use the learn service as the store (called in the learner's page only)."""
+    from IPython.display import display
+
+    from omsorgslyft.runtime.remote import RemoteStore
+    from omsorgslyft.runtime.widgets import save_status_widget
+
+    global session
+    store = RemoteStore(api_url, token)
+    info = session.info
+    session = Session(store, info)
+    session.preview = False
+    session.base_url = base_url
+    session.result = store.last_load.get("result")
+    display(save_status_widget(session))
 
 
 def show(spec: dict[str, Any]) -> None:

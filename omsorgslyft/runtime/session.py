@@ -39,13 +39,23 @@ class Session:
         loaded = store.load()
         self.state: dict[str, dict[str, Any]] = {kind: dict(loaded.get(kind, {})) for kind in KINDS}
         self.preview = True
+        self.base_url = ""
+        self.result: dict[str, Any] | None = None
+        self.on_saved: list[Any] = []
 
     def get(self, kind: str, key: str, default: Any = None) -> Any:
         return self.state[kind].get(key, default)
 
     def set(self, kind: str, key: str, value: Any) -> None:
+        """Keep ``value`` and save it; listeners hear ``None`` on success or the error."""
         self.state[kind][key] = value
-        self.store.save(kind, key, value)
+        error: Exception | None = None
+        try:
+            self.store.save(kind, key, value)
+        except Exception as exc:  # the page must keep working; the learner is told
+            error = exc
+        for listener in self.on_saved:
+            listener(error)
 
     @property
     def answers(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
 
@@ -281,17 +282,87 @@ def build_widget(spec: dict[str, Any], session: Session) -> w.Widget:
     return question_widget(spec, session)
 
 
+def save_status_widget(session: Session) -> w.Widget:
+    status = _html(
+        '<p class="ol-save" role="status" aria-live="polite">Dina svar sparas automatiskt medan du arbetar.</p>'
+    )
+
+    def saved(error: Exception | None) -> None:
+        if error is None:
+            text = f"Sparat kl. {datetime.now().strftime('%H:%M:%S')}."
+        else:
+            text = f"<strong>Kunde inte spara:</strong> {getattr(error, 'message', str(error))}"
+        status.value = f'<p class="ol-save" role="status" aria-live="polite">{text}</p>'
+
+    session.on_saved.append(saved)
+    return status
+
+
+def result_html(result: dict[str, Any], base_url: str) -> str:
+    passed = result["passed"]
+    head = (
+        f"<h3>{'Godkänd!' if passed else 'Inte godkänd än'}</h3>"
+        f"<p>Du fick <strong>{result['score']:g} av {result['max_score']:g} poäng</strong> "
+        f"({result['percent']:g} %). Gränsen för godkänt är {result['pass_mark']} %.</p>"
+    )
+    if passed:
+        cert = f"{base_url}intyg/{result['module']}.pdf"
+        head += (
+            f'<p><a href="{cert}" download>Ladda ned ditt intyg (PDF)</a> · '
+            f'<a href="{base_url}">Tillbaka till Mina utbildningar</a></p>'
+        )
+    else:
+        head += "<p>Läs förklaringarna nedan, ändra dina svar och lämna in igen.</p>"
+    rows = []
+    for i, q in enumerate(result["questions"], start=1):
+        mark = "✔ Rätt" if q["correct"] else ("✘ Fel" if q["answered"] else "– Inte besvarad")
+        rows.append(
+            f"<tr><th scope='row'>Fråga {i}</th><td><strong>{mark}</strong> "
+            f"({q['points']:g}/{q['max_points']:g})</td><td>{q['prompt']}{q['feedback']}{q['explanation']}</td></tr>"
+        )
+    table = (
+        "<table><caption>Resultat per fråga</caption><thead><tr><th scope='col'>Fråga</th>"
+        "<th scope='col'>Resultat</th><th scope='col'>Förklaring</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+    return f'<section class="ol-result" role="status" aria-live="polite">{head}{table}</section>'
+
+
 def submit_widget(session: Session) -> w.Widget:
     button = w.Button(description="Lämna in", button_style="success", icon="check")
     status = _feedback()
+    result_box = _html("", "ol-result-box")
+    if session.result:
+        result_box.value = result_html(session.result, session.base_url)
 
     def on_click(_: Any) -> None:
         missing = session.unanswered()
         left = f" Du har inte svarat på {len(missing)} frågor." if missing else ""
         if session.preview:
             _say(status, None, f"Förhandsgranskning: inget lämnas in.{left}")
+            return
+        button.disabled = True
+        _say(status, None, f"Lämnar in …{left}")
+        try:
+            reply = session.store.submit()  # type: ignore[attr-defined]
+        except Exception as exc:
+            _say(status, False, getattr(exc, "message", "Något gick fel.") + " Försök igen.")
+            button.disabled = False
+            return
+        if reply.get("status") != "klar":
+            _say(
+                status,
+                None,
+                "Inlämnad. Rättningen tar lite längre tid än vanligt: tryck igen om en stund.",
+            )
+            button.disabled = False
+            return
+        session.result = reply["result"]
+        status.value = ""
+        result_box.value = result_html(reply["result"], session.base_url)
+        button.disabled = bool(reply["result"]["passed"])
 
     button.on_click(on_click)
-    box = w.VBox([button, status], layout=FULL)
+    box = w.VBox([button, status, result_box], layout=FULL)
     box.add_class("ol-submit")
     return box

@@ -1,0 +1,171 @@
+"""Accept submissions durably and autograde them with nbgrader, one at a time, in a worker.
+
+nbgrader and the module models are loaded once at start-up, never per submission. A
+submission is written to the log and to nbgrader's ``submitted/`` layout (fsynced) before
+it is acknowledged; anything acknowledged but not yet graded is graded again after a
+restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from omsorgslyft.answers import InvalidAnswer, validate_answer
+from omsorgslyft.authoring.discover import load_modules
+from omsorgslyft.grading.course import Course, fill_answers
+from omsorgslyft.grading.submissions import DONE, FAILED, Submission, SubmissionLog
+from omsorgslyft.model import Module, QuestionKind
+
+log = logging.getLogger("omsorgslyft.grading")
+
+
+class Rejected(Exception):
+    """A submission that cannot be accepted (HTTP status and a Swedish message)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Grader:
+    def __init__(self, course_dir: Path, modules_dir: Path, submissions: SubmissionLog) -> None:
+        self.course = Course(course_dir)
+        modules, problems = load_modules([modules_dir], modules_dir.parent)
+        if problems:
+            raise RuntimeError("\n".join(map(str, problems)))
+        self.modules: dict[str, Module] = {}
+        self.releases: dict[str, nbformat.NotebookNode] = {}
+        for m in modules:
+            release = self.course.release_path(m.id)
+            if release.is_file():
+                self.modules[m.id] = m
+                self.releases[m.id] = nbformat.read(release, as_version=4)
+        self.log = submissions
+        self.queue: queue.Queue[str] = queue.Queue()
+        self.listeners: list[Callable[[Submission], None]] = []
+        self._thread: threading.Thread | None = None
+
+    # -- accepting ----------------------------------------------------------------------
+    def accept(
+        self, sid: str, learner: str, module_id: str, version: int, answers: Any
+    ) -> tuple[Submission, bool]:
+        if not sid or len(sid) > 64 or not sid.replace("-", "").isalnum():
+            raise Rejected(400, "Ogiltigt inlämnings-id.")
+        if not learner or len(learner) > 200:
+            raise Rejected(400, "Ogiltig deltagare.")
+        existing = self.log.get(sid)
+        if existing is not None:
+            if (existing.learner, existing.module) != (learner, module_id):
+                raise Rejected(409, "Inlämnings-id:t används redan.")
+            return existing, False
+        module = self.modules.get(module_id)
+        if module is None:
+            raise Rejected(404, "Modulen finns inte.")
+        if version != module.version:
+            raise Rejected(409, "Modulen har uppdaterats. Ladda om sidan och svara på nytt.")
+        if not isinstance(answers, dict):
+            raise Rejected(400, "Svaren ska vara ett objekt.")
+        schema = self.releases[module_id].metadata["omsorgslyft"]["blocks"]
+        clean: dict[str, Any] = {}
+        for key, value in answers.items():
+            try:
+                clean[key] = validate_answer(schema, "svar", str(key), value)
+            except InvalidAnswer as exc:
+                raise Rejected(400, f"Ogiltigt svar på {key}: {exc}.") from None
+        if self.has_passed(learner, module):
+            raise Rejected(409, "Du är redan godkänd på den här versionen av modulen.")
+        sub, new = self.log.receive(sid, learner, module_id, version, clean)
+        if new:
+            self._write_submitted(sub)
+            self.queue.put(sub.id)
+        return sub, new
+
+    def has_passed(self, learner: str, module: Module) -> bool:
+        return any(
+            s.status == DONE and s.version == module.version and s.result and s.result.get("passed")
+            for s in self.log.for_learner(learner)
+            if s.module == module.id
+        )
+
+    def _write_submitted(self, sub: Submission) -> Path:
+        filled = fill_answers(self.releases[sub.module], sub.answers)
+        path = self.course.submit(sub.module, sub.learner, filled)
+        stamp = path.parent / "timestamp.txt"
+        stamp.write_text(sub.received_at.strftime("%Y-%m-%d %H:%M:%S.%f %Z"), encoding="utf-8")
+        return path
+
+    # -- grading ------------------------------------------------------------------------
+    def start(self) -> None:
+        for sub in self.log.pending():  # acknowledged before a crash or restart
+            self.queue.put(sub.id)
+        self._thread = threading.Thread(target=self._run, name="autograde", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            sid = self.queue.get()
+            sub = self.log.get(sid)
+            if sub is None or sub.status != "mottagen":
+                continue
+            try:
+                result = self.grade(sub)
+                self.log.finish(sid, DONE, result)
+            except Exception:
+                log.exception("autograde of %s failed", sid)
+                self.log.finish(
+                    sid, FAILED, {"error": "Rättningen misslyckades. Försök igen om en stund."}
+                )
+            final = self.log.get(sid)
+            assert final is not None
+            for listener in self.listeners:
+                listener(final)
+
+    def grade(self, sub: Submission) -> dict[str, Any]:
+        module = self.modules[sub.module]
+        self._write_submitted(sub)  # the file on disk is this submission's, even after a retry
+        graded = self.course.autograde(sub.module, sub.learner)
+        points = {q.question_id: q for q in graded.questions}
+        questions = []
+        for q in module.graded_questions:
+            got = points[q.id]
+            chosen = sub.answers.get(q.id)
+            feedback = ""
+            if q.kind in (QuestionKind.SINGLE, QuestionKind.TRUE_FALSE, QuestionKind.MULTIPLE):
+                chosen_ids = chosen if isinstance(chosen, list) else [chosen]
+                feedback = "".join(o.feedback_html for o in q.options if o.id in chosen_ids)
+            questions.append(
+                {
+                    "id": q.id,
+                    "prompt": q.prompt_html,
+                    "points": got.points,
+                    "max_points": got.max_points,
+                    "correct": got.points >= got.max_points,
+                    "answered": chosen not in (None, [], {}),
+                    "explanation": q.explanation_html,
+                    "feedback": feedback,
+                }
+            )
+        percent = graded.percent()
+        return {
+            "submission_id": sub.id,
+            "module": sub.module,
+            "version": sub.version,
+            "title": module.title,
+            "score": graded.score,
+            "max_score": graded.max_score,
+            "percent": round(percent, 1),
+            "pass_mark": module.pass_mark,
+            "passed": percent >= module.pass_mark,
+            "validity_months": module.validity_months,
+            "graded_at": datetime.now(UTC).isoformat(),
+            "questions": questions,
+        }

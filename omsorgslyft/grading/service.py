@@ -1,0 +1,176 @@
+"""The grading service: a hub-managed HTTP API in front of :class:`Grader`.
+
+Only callers whose hub token carries ``custom:omsorgslyft:submit`` (the learn service) may
+submit or read results. A submission is durable before the service answers; the answer
+waits a few seconds for the grade so the learner usually sees it at once.
+
+    python -m omsorgslyft.grading.service --course-dir grading --modules-dir modules
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyterhub.services.auth import HubAuth
+from jupyterhub.utils import url_path_join
+from tornado import web
+from tornado.httpserver import HTTPServer
+
+from omsorgslyft.grading.grader import Grader, Rejected
+from omsorgslyft.grading.submissions import RECEIVED, Submission, SubmissionLog
+
+SUBMIT_SCOPE = "custom:omsorgslyft:submit"
+MAX_BODY = 256 * 1024
+WAIT_SECONDS = 20.0
+
+
+def public(sub: Submission) -> dict[str, Any]:
+    return {
+        "id": sub.id,
+        "learner": sub.learner,
+        "module": sub.module,
+        "version": sub.version,
+        "status": sub.status,
+        "received_at": sub.received_at.isoformat(),
+        "result": sub.result,
+    }
+
+
+class Waiters:
+    """Lets request handlers wait for the worker thread to finish a submission."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.events: dict[str, asyncio.Event] = {}
+
+    def event(self, sid: str) -> asyncio.Event:
+        return self.events.setdefault(sid, asyncio.Event())
+
+    def done(self, sub: Submission) -> None:
+        self.loop.call_soon_threadsafe(self._set, sub.id)
+
+    def _set(self, sid: str) -> None:
+        self.event(sid).set()
+
+
+class BaseHandler(web.RequestHandler):
+    @property
+    def hub_auth(self) -> HubAuth:
+        return self.settings["hub_auth"]
+
+    @property
+    def grader(self) -> Grader:
+        return self.settings["grader"]
+
+    def write_json(self, status: int, data: Any) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(data, ensure_ascii=False))
+
+    async def prepare(self) -> None:
+        token = self.hub_auth.get_token(self, in_cookie=False)
+        model = await self.hub_auth.user_for_token(token, sync=False) if token else None
+        if model is None:
+            self.write_json(401, {"error": "Inloggning krävs."})
+            return
+        if not self.hub_auth.check_scopes({SUBMIT_SCOPE}, model):
+            self.write_json(403, {"error": "Saknar behörighet."})
+
+
+class SubmissionsHandler(BaseHandler):
+    async def post(self) -> None:
+        if len(self.request.body) > MAX_BODY:
+            self.write_json(413, {"error": "Inlämningen är för stor."})
+            return
+        try:
+            body = json.loads(self.request.body)
+            args = (
+                body["id"],
+                body["learner"],
+                body["module"],
+                int(body["version"]),
+                body["answers"],
+            )
+        except (ValueError, KeyError, TypeError):
+            self.write_json(400, {"error": "Inlämningen går inte att läsa."})
+            return
+        try:
+            sub, new = self.grader.accept(*args)
+        except Rejected as exc:
+            self.write_json(exc.status, {"error": exc.message})
+            return
+        if sub.status == RECEIVED:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.settings["waiters"].event(sub.id).wait(), WAIT_SECONDS)
+            latest = self.grader.log.get(sub.id)
+            assert latest is not None
+            sub = latest
+        self.write_json(201 if new else 200, public(sub))
+
+
+class SubmissionHandler(BaseHandler):
+    def get(self, sid: str) -> None:
+        sub = self.grader.log.get(sid)
+        if sub is None:
+            self.write_json(404, {"error": "Ingen sådan inlämning."})
+        else:
+            self.write_json(200, public(sub))
+
+
+class LearnerHandler(BaseHandler):
+    def get(self, learner: str) -> None:
+        self.write_json(200, [public(s) for s in self.grader.log.for_learner(learner)])
+
+
+def make_app(grader: Grader, prefix: str, hub_auth: HubAuth) -> web.Application:
+    waiters = Waiters(asyncio.get_event_loop())
+    grader.listeners.append(waiters.done)
+    return web.Application(
+        [
+            (url_path_join(prefix, "api/submissions"), SubmissionsHandler),
+            (url_path_join(prefix, r"api/submissions/([A-Za-z0-9-]{1,64})"), SubmissionHandler),
+            (url_path_join(prefix, r"api/learners/([^/]{1,200})/submissions"), LearnerHandler),
+        ],
+        grader=grader,
+        hub_auth=hub_auth,
+        waiters=waiters,
+    )
+
+
+async def serve(args: argparse.Namespace) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="[grading %(levelname)s %(asctime)s] %(message)s"
+    )
+    course_dir = Path(args.course_dir).resolve()
+    db_url = args.db_url or f"sqlite:///{course_dir / 'submissions.db'}"
+    grader = Grader(course_dir, Path(args.modules_dir).resolve(), SubmissionLog(db_url))
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/grading/")
+    app = make_app(grader, prefix, HubAuth())
+    grader.start()
+    url = os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{args.port}")
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    HTTPServer(app, max_body_size=MAX_BODY * 2).listen(port, "127.0.0.1")
+    logging.info(
+        "grading service on 127.0.0.1:%s%s with %d modules", port, prefix, len(grader.modules)
+    )
+    await asyncio.Event().wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Omsorgslyft grading service")
+    parser.add_argument("--course-dir", required=True)
+    parser.add_argument("--modules-dir", required=True)
+    parser.add_argument("--db-url", default="")
+    parser.add_argument("--port", type=int, default=8102)
+    asyncio.run(serve(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""The grading service's submission log: durable, idempotent, and recoverable after a crash."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+    update,
+)
+
+from omsorgslyft.db import make_engine
+
+metadata = MetaData()
+
+submission = Table(
+    "submission",
+    metadata,
+    Column("id", String(64), primary_key=True),  # chosen by the sender: the idempotency key
+    Column("learner", String(200), nullable=False, index=True),
+    Column("module", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("answers", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # mottagen | klar | fel
+    Column("score", Float),
+    Column("max_score", Float),
+    Column("result", Text),  # JSON shown to the learner
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("graded_at", DateTime(timezone=True)),
+)
+
+RECEIVED, DONE, FAILED = "mottagen", "klar", "fel"
+
+
+@dataclass(frozen=True)
+class Submission:
+    id: str
+    learner: str
+    module: str
+    version: int
+    answers: dict[str, Any]
+    status: str
+    result: dict[str, Any] | None
+    received_at: datetime
+
+
+def _row(row: Any) -> Submission:
+    return Submission(
+        row.id,
+        row.learner,
+        row.module,
+        row.version,
+        json.loads(row.answers),
+        row.status,
+        json.loads(row.result) if row.result else None,
+        row.received_at,
+    )
+
+
+class SubmissionLog:
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        metadata.create_all(self.engine)
+
+    def receive(
+        self, sid: str, learner: str, module: str, version: int, answers: dict[str, Any]
+    ) -> tuple[Submission, bool]:
+        """Store a submission unless ``sid`` is known; returns it and whether it is new."""
+        with self.engine.begin() as conn:
+            existing = conn.execute(select(submission).where(submission.c.id == sid)).first()
+            if existing is not None:
+                return _row(existing), False
+            values = {
+                "id": sid,
+                "learner": learner,
+                "module": module,
+                "version": version,
+                "answers": json.dumps(answers),
+                "status": RECEIVED,
+                "received_at": datetime.now(UTC),
+            }
+            conn.execute(submission.insert().values(**values))
+            return _row(conn.execute(select(submission).where(submission.c.id == sid)).one()), True
+
+    def get(self, sid: str) -> Submission | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(submission).where(submission.c.id == sid)).first()
+        return _row(row) if row else None
+
+    def pending(self) -> list[Submission]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(submission)
+                .where(submission.c.status == RECEIVED)
+                .order_by(submission.c.received_at)
+            )
+            return [_row(r) for r in rows]
+
+    def finish(self, sid: str, status: str, result: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(submission)
+                .where(submission.c.id == sid)
+                .values(
+                    status=status,
+                    score=result.get("score"),
+                    max_score=result.get("max_score"),
+                    result=json.dumps(result),
+                    graded_at=datetime.now(UTC),
+                )
+            )
+
+    def for_learner(self, learner: str) -> list[Submission]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(submission)
+                .where(submission.c.learner == learner)
+                .order_by(submission.c.received_at)
+            )
+            return [_row(r) for r in rows]

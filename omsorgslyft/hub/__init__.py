@@ -1,0 +1,1 @@
+"""JupyterHub configuration as a pure function of settings."""

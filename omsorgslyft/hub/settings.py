@@ -1,0 +1,257 @@
+"""Hub settings and the pure function that turns them into JupyterHub configuration.
+
+``apply(c, settings)`` only writes into the traitlets ``Config`` it is given: no I/O, no
+environment, no processes. ``hub_config/jupyterhub_config.py`` calls it on one machine; on
+Kubernetes the same call goes in ``hub.extraConfig``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from traitlets.config import Config
+
+Login = Literal["demo", "entra", "ldap"]
+
+SUBMIT_SCOPE = "custom:omsorgslyft:submit"
+HR_SCOPE = "custom:omsorgslyft:hr"
+STATS_SCOPE = "custom:omsorgslyft:statistics"
+
+TRAINERS = "utbildare"
+HR = "hr"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    name: str
+    groups: tuple[str, ...] = ()
+
+
+DEMO_USERS = (
+    DemoUser("anna", ("enhet:hemtjanst-norr", "befattning:underskoterska")),
+    DemoUser("bengt", ("enhet:hemtjanst-norr", "befattning:vardbitrade")),
+    DemoUser("cecilia", ("enhet:bjorkbacken", "befattning:underskoterska")),
+    DemoUser("david", ("enhet:bjorkbacken", "befattning:underskoterska")),
+    DemoUser("tove", (TRAINERS,)),
+    DemoUser("hanna", (HR,)),
+)
+
+
+@dataclass(frozen=True)
+class EntraSettings:
+    """Microsoft Entra ID (Azure AD) through oauthenticator."""
+
+    tenant_id: str
+    client_id: str
+    client_secret: str
+    callback_url: str
+    allowed_groups: tuple[str, ...] = ()
+    admin_groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LdapSettings:
+    server_address: str
+    bind_dn_template: tuple[str, ...]
+    use_ssl: bool = True
+    allowed_groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    project_root: Path
+    data_dir: Path
+    ip: str = "127.0.0.1"
+    port: int = 8000
+    hub_port: int = 8081
+    learn_port: int = 8101
+    grading_port: int = 8102
+    login: Login = "demo"
+    demo_password: str = "omsorg-demo-2026"
+    demo_admin_password: str = "omsorg-demo-admin-2026-endast-lokalt"
+    demo_users: tuple[DemoUser, ...] = DEMO_USERS
+    admin_users: tuple[str, ...] = ("admin",)
+    hub_db_url: str = ""
+    store_url: str = ""
+    gradebook_url: str = ""
+    python: str = field(default_factory=lambda: sys.executable)
+    proxy_command: tuple[str, ...] = ()
+    entra: EntraSettings | None = None
+    ldap: LdapSettings | None = None
+    kernel_idle_minutes: float = 10.0
+
+    @property
+    def grading_dir(self) -> Path:
+        return self.project_root / "grading"
+
+    @property
+    def bin_dir(self) -> Path:
+        return Path(self.python).parent
+
+
+def _sqlite(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def _login(c: Config, s: HubSettings) -> None:
+    if s.login == "demo":
+        c.JupyterHub.authenticator_class = "shared-password"
+        c.SharedPasswordAuthenticator.user_password = s.demo_password
+        c.SharedPasswordAuthenticator.admin_password = s.demo_admin_password
+        c.Authenticator.allowed_users = {u.name for u in s.demo_users}
+    elif s.login == "entra":
+        if s.entra is None:
+            raise ValueError("login = entra needs EntraSettings")
+        c.JupyterHub.authenticator_class = "azuread"
+        c.AzureAdOAuthenticator.tenant_id = s.entra.tenant_id
+        c.AzureAdOAuthenticator.client_id = s.entra.client_id
+        c.AzureAdOAuthenticator.client_secret = s.entra.client_secret
+        c.AzureAdOAuthenticator.oauth_callback_url = s.entra.callback_url
+        c.AzureAdOAuthenticator.scope = ["openid", "email", "profile"]
+        c.AzureAdOAuthenticator.username_claim = "preferred_username"
+        c.AzureAdOAuthenticator.manage_groups = True
+        c.AzureAdOAuthenticator.auth_state_groups_key = "user.groups"
+        if s.entra.allowed_groups:
+            c.AzureAdOAuthenticator.allowed_groups = set(s.entra.allowed_groups)
+        else:
+            c.AzureAdOAuthenticator.allow_all = True
+        if s.entra.admin_groups:
+            c.AzureAdOAuthenticator.admin_groups = set(s.entra.admin_groups)
+        c.Authenticator.enable_auth_state = True
+    elif s.login == "ldap":
+        if s.ldap is None:
+            raise ValueError("login = ldap needs LdapSettings")
+        c.JupyterHub.authenticator_class = "ldapauthenticator.LDAPAuthenticator"
+        c.LDAPAuthenticator.server_address = s.ldap.server_address
+        c.LDAPAuthenticator.bind_dn_template = list(s.ldap.bind_dn_template)
+        c.LDAPAuthenticator.tls_strategy = "on_connect" if s.ldap.use_ssl else "before_bind"
+        if s.ldap.allowed_groups:
+            c.LDAPAuthenticator.allowed_groups = list(s.ldap.allowed_groups)
+        else:
+            c.Authenticator.allow_all = True
+    else:  # pragma: no cover - Literal type
+        raise ValueError(s.login)
+    c.Authenticator.admin_users = set(s.admin_users)
+
+
+def _roles(c: Config, s: HubSettings) -> None:
+    c.JupyterHub.custom_scopes = {
+        SUBMIT_SCOPE: {
+            "description": "Lämna in kunskapskontroller för deltagares räkning (learn-tjänsten)."
+        },
+        HR_SCOPE: {"description": "Se och exportera kompetensregistret (HR och enhetschefer)."},
+        STATS_SCOPE: {"description": "Se frågestatistik för moduler (utbildare)."},
+    }
+    learner_scopes = [
+        "read:users:name!user",
+        "read:users:groups!user",
+        "access:services!service=learn",
+        "users:activity!user",
+    ]
+    c.JupyterHub.load_roles = [
+        # Everybody: take modules. No servers, so no code execution anywhere.
+        {"name": "user", "description": "Medarbetare", "scopes": learner_scopes},
+        {
+            "name": "utbildare",
+            "description": "Utbildare: egna JupyterLab-servrar med nbgraders formgrader",
+            "groups": [TRAINERS],
+            "scopes": ["self", STATS_SCOPE, "access:services!service=learn"],
+        },
+        {
+            "name": "hr-personal",
+            "description": "HR och enhetschefer: kompetensregistret",
+            "groups": [HR],
+            "scopes": [HR_SCOPE, "read:users", "read:groups", *learner_scopes],
+        },
+        {
+            "name": "learn-service",
+            "services": ["learn"],
+            "scopes": [SUBMIT_SCOPE, "access:services!service=grading", "read:users:groups"],
+        },
+        {"name": "grading-service", "services": ["grading"], "scopes": ["read:users:name"]},
+    ]
+    groups: dict[str, dict[str, Any]] = {}
+    if s.login == "demo":
+        for user in s.demo_users:
+            for group in user.groups:
+                groups.setdefault(group, {"users": []})["users"].append(user.name)
+    groups.setdefault(TRAINERS, {"users": []})
+    groups.setdefault(HR, {"users": []})
+    c.JupyterHub.load_groups = groups
+
+
+def _services(c: Config, s: HubSettings) -> None:
+    root = s.project_root
+    store_url = s.store_url or _sqlite(s.data_dir / "learn.db")
+    c.JupyterHub.services = [
+        {
+            "name": "learn",
+            "url": f"http://127.0.0.1:{s.learn_port}",
+            "command": [
+                s.python,
+                "-m",
+                "omsorgslyft.learn.app",
+                f"--LearnApp.release_dir={s.grading_dir / 'release'}",
+                f"--LearnApp.courses_dir={root / 'courses'}",
+                f"--LearnApp.store_url={store_url}",
+                f"--LearnApp.grading_url=http://127.0.0.1:{s.grading_port}/services/grading/",
+                f"--LearnApp.kernel_idle_minutes={s.kernel_idle_minutes}",
+                "--no-browser",
+            ],
+            "oauth_no_confirm": True,
+            "display": True,
+            "info": {"sv": "Mina utbildningar"},
+            "environment": {"PATH": f"{s.bin_dir}:/usr/bin:/bin"},
+        },
+        {
+            "name": "grading",
+            "url": f"http://127.0.0.1:{s.grading_port}",
+            "command": [
+                s.python,
+                "-m",
+                "omsorgslyft.grading.service",
+                f"--course-dir={s.grading_dir}",
+                f"--modules-dir={root / 'modules'}",
+                *([f"--db-url={s.gradebook_url}"] if s.gradebook_url else []),
+            ],
+            "display": False,
+            "oauth_client_allowed_scopes": [],
+            "environment": {"PATH": f"{s.bin_dir}:/usr/bin:/bin"},
+        },
+    ]
+
+
+def _trainer_servers(c: Config, s: HubSettings) -> None:
+    c.JupyterHub.spawner_class = "simple"
+    c.Spawner.cmd = [str(s.bin_dir / "jupyterhub-singleuser")]
+    c.Spawner.args = ["--allow-root"]
+    c.Spawner.notebook_dir = str(s.grading_dir)
+    c.Spawner.default_url = "/lab"
+    c.Spawner.environment = {"PATH": f"{s.bin_dir}:/usr/bin:/bin"}
+    c.Spawner.http_timeout = 60
+
+
+def apply(c: Config, s: HubSettings) -> None:
+    """Write the whole hub configuration for ``s`` into ``c``."""
+    c.JupyterHub.ip = s.ip
+    c.JupyterHub.port = s.port
+    c.JupyterHub.hub_ip = "127.0.0.1"
+    c.JupyterHub.hub_port = s.hub_port
+    c.JupyterHub.db_url = s.hub_db_url or _sqlite(s.data_dir / "jupyterhub.sqlite")
+    c.JupyterHub.cookie_secret_file = str(s.data_dir / "jupyterhub_cookie_secret")
+    c.JupyterHub.pid_file = str(s.data_dir / "jupyterhub.pid")
+    c.JupyterHub.default_url = "/services/learn/"
+    c.JupyterHub.template_paths = [str(s.project_root / "hub_config" / "templates")]
+    c.JupyterHub.template_vars = {"product": "Omsorgslyft"}
+    c.JupyterHub.cleanup_servers = True
+    c.JupyterHub.cleanup_proxy = True
+    if s.proxy_command:
+        c.ConfigurableHTTPProxy.command = list(s.proxy_command)
+    c.ConfigurableHTTPProxy.pid_file = str(s.data_dir / "jupyterhub-proxy.pid")
+    _login(c, s)
+    _roles(c, s)
+    _services(c, s)
+    _trainer_servers(c, s)

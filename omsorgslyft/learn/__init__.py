@@ -1,0 +1,1 @@
+"""The learn service: Mina utbildningar, module pages in Voilà, the answer store."""

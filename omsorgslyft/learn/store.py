@@ -1,0 +1,231 @@
+"""The answer store: every change a learner makes, saved server-side as it happens.
+
+Keyed by learner, module and module version, so a reload, a culled kernel or another
+device continues where the learner left off. Private reflections live in their own table
+that nothing outside the learner's own page reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    select,
+)
+
+from omsorgslyft.db import make_engine, upsert
+
+metadata = MetaData()
+
+answer = Table(
+    "answer",
+    metadata,
+    Column("learner", String(200), primary_key=True),
+    Column("module", String(100), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("kind", String(20), primary_key=True),  # svar | ovning | dialog
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),  # JSON
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+reflection = Table(
+    "reflection",
+    metadata,
+    Column("learner", String(200), primary_key=True),
+    Column("module", String(100), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("key", String(100), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+page_session = Table(
+    "page_session",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("learner", String(200), nullable=False, index=True),
+    Column("module", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+result = Table(
+    "result",
+    metadata,
+    Column("submission_id", String(64), primary_key=True),
+    Column("learner", String(200), nullable=False, index=True),
+    Column("module", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("max_score", Float, nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("details", Text, nullable=False),  # JSON: per question
+    Column("graded_at", DateTime(timezone=True), nullable=False),
+)
+
+MAX_VALUE_BYTES = 20_000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PageSession:
+    learner: str
+    module: str
+    version: int
+
+
+class AnswerStore:
+    """Answers, reflections, page sessions and results for the learn service."""
+
+    def __init__(self, url: str, engine: Engine | None = None) -> None:
+        self.engine = engine or make_engine(url)
+        metadata.create_all(self.engine)
+
+    # page sessions: a capability for one learner's kernel, for one module version
+    def open_session(self, learner: str, module: str, version: int) -> str:
+        token = secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            conn.execute(
+                page_session.insert().values(
+                    token_hash=_hash(token),
+                    learner=learner,
+                    module=module,
+                    version=version,
+                    created_at=_now(),
+                )
+            )
+        return token
+
+    def session(self, token: str) -> PageSession | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(page_session).where(page_session.c.token_hash == _hash(token))
+            ).first()
+        return PageSession(row.learner, row.module, row.version) if row else None
+
+    # answers
+    def load(self, s: PageSession) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {"svar": {}, "ovning": {}, "dialog": {}, "reflektion": {}}
+        with self.engine.connect() as conn:
+            for row in conn.execute(
+                select(answer).where(
+                    answer.c.learner == s.learner,
+                    answer.c.module == s.module,
+                    answer.c.version == s.version,
+                )
+            ):
+                out[row.kind][row.key] = json.loads(row.value)
+            for row in conn.execute(
+                select(reflection).where(
+                    reflection.c.learner == s.learner,
+                    reflection.c.module == s.module,
+                    reflection.c.version == s.version,
+                )
+            ):
+                out["reflektion"][row.key] = row.text
+        return out
+
+    def save(self, s: PageSession, kind: str, key: str, value: Any) -> None:
+        with self.engine.begin() as conn:
+            if kind == "reflektion":
+                upsert(
+                    conn,
+                    reflection,
+                    {
+                        "learner": s.learner,
+                        "module": s.module,
+                        "version": s.version,
+                        "key": key,
+                        "text": value,
+                        "updated_at": _now(),
+                    },
+                    ["learner", "module", "version", "key"],
+                )
+            else:
+                upsert(
+                    conn,
+                    answer,
+                    {
+                        "learner": s.learner,
+                        "module": s.module,
+                        "version": s.version,
+                        "kind": kind,
+                        "key": key,
+                        "value": json.dumps(value),
+                        "updated_at": _now(),
+                    },
+                    ["learner", "module", "version", "kind", "key"],
+                )
+
+    def clear_graded(self, s: PageSession) -> None:
+        """Start a new attempt of the knowledge check (after a failed one)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(answer).where(
+                    answer.c.learner == s.learner,
+                    answer.c.module == s.module,
+                    answer.c.version == s.version,
+                    answer.c.kind == "svar",
+                )
+            )
+
+    def started_modules(self, learner: str) -> set[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(answer.c.module).where(answer.c.learner == learner).distinct()
+            )
+            return {r.module for r in rows}
+
+    # results (the learner's own copy of what grading reported)
+    def record_result(
+        self, learner: str, module: str, version: int, submission_id: str, data: dict[str, Any]
+    ) -> None:
+        with self.engine.begin() as conn:
+            upsert(
+                conn,
+                result,
+                {
+                    "submission_id": submission_id,
+                    "learner": learner,
+                    "module": module,
+                    "version": version,
+                    "score": data["score"],
+                    "max_score": data["max_score"],
+                    "passed": data["passed"],
+                    "details": json.dumps(data),
+                    "graded_at": _now(),
+                },
+                ["submission_id"],
+            )
+
+    def results(self, learner: str, module: str | None = None) -> list[dict[str, Any]]:
+        query = select(result).where(result.c.learner == learner)
+        if module:
+            query = query.where(result.c.module == module)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(result.c.graded_at))
+            return [json.loads(r.details) | {"graded_at": r.graded_at.isoformat()} for r in rows]
