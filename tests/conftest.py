@@ -14,3 +14,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
         terminalreporter.section("läsbarhet per modul")
         for module_id, line in sorted(LIX_REPORT.items()):
             terminalreporter.write_line(f"{module_id}: {line}")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The real platform (hub, proxy, learn, grading) with the example module."""
+    from platform_fixture import ROOT, start_platform
+
+    yield from start_platform(tmp_path_factory.mktemp("platform"), [ROOT / "docs" / "exempelmodul"])

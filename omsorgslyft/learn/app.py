@@ -120,16 +120,24 @@ class LearnApp(Voila):  # type: ignore[misc]
         return f"http://127.0.0.1:{self.port}{self.base_url}"
 
     def initialize(self, argv: list[str] | None = None) -> None:
-        self.config.Voila.identity_provider_class = JupyterHubIdentityProvider
-        self.config.Voila.authorizer_class = OwnKernelsAuthorizer
         self.config.VoilaConfiguration.template = "lab"
         self.config.VoilaConfiguration.show_tracebacks = False
         self.config.VoilaConfiguration.file_allowlist = []
+        # only the widget manager: no nbgrader or notebook front-end extensions for learners
+        self.config.VoilaConfiguration.extension_denylist = [
+            "@jupyter/nbgrader",
+            "@jupyter-notebook/lab-extension",
+            "@voila-dashboards/jupyterlab-preview",
+        ]
         self.config.HTMLExporter.language_code = "sv"
         self.config.VoilaExporter.language_code = "sv"
         self.config.MappingKernelManager.cull_interval = 60
         self.config.AsyncMappingKernelManager.cull_interval = 60
         super().initialize(argv)
+        # instance traits (config set above only reaches objects created later)
+        self.identity_provider_class = JupyterHubIdentityProvider
+        self.authorizer_class = OwnKernelsAuthorizer
+        self.token = None
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
         if prefix:
             self.base_url = prefix

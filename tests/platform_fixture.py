@@ -1,0 +1,136 @@
+"""Start the real platform for tests: JupyterHub, configurable-http-proxy, learn, grading.
+
+A test project (modules copied into a temporary folder, built with nbgrader) and a hub
+config that calls ``omsorgslyft.hub.settings.apply`` with free loopback ports. The hub is
+polled until the learn service answers, and stopped (with its services) afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from omsorgslyft.grading.build import build_modules
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "omsorg-demo-2026"
+CHP = ROOT / "hub_config" / "node_modules" / ".bin" / "configurable-http-proxy"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Platform:
+    url: str
+    project: Path
+    data: Path
+    log: Path
+    learn_port: int
+    grading_port: int
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, follow_redirects=False, timeout=60)
+
+    def login(self, user: str, password: str = PASSWORD) -> httpx.Client:
+        """An HTTP client logged in as ``user`` (hub cookie and learn-service OAuth cookie)."""
+        client = httpx.Client(base_url=self.url, follow_redirects=True, timeout=60)
+        page = client.get("/hub/login")
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+        data = {"username": user, "password": password}
+        if xsrf:
+            data["_xsrf"] = xsrf.group(1)
+        reply = client.post("/hub/login", data=data)
+        assert reply.status_code == 200, reply.text[:500]
+        assert "/services/learn/" in str(reply.url), reply.url
+        return client
+
+
+CONFIG = """
+from pathlib import Path
+from omsorgslyft.hub.settings import HubSettings, apply
+apply(c, HubSettings(
+    project_root=Path({project!r}),
+    data_dir=Path({data!r}),
+    port={port}, hub_port={hub_port}, learn_port={learn_port}, grading_port={grading_port},
+    proxy_command=({chp!r},),
+    kernel_idle_minutes={idle},
+))
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api}"
+"""
+
+
+def make_project(tmp: Path, module_dirs: list[Path]) -> Path:
+    project = tmp / "project"
+    for folder in module_dirs:
+        shutil.copytree(folder, project / "modules" / folder.name)
+    shutil.copytree(ROOT / "hub_config" / "templates", project / "hub_config" / "templates", dirs_exist_ok=True)
+    (project / "courses").mkdir(parents=True, exist_ok=True)
+    (project / "grading").mkdir()
+    shutil.copy(ROOT / "grading" / "nbgrader_config.py", project / "grading" / "nbgrader_config.py")
+    build_modules([project / "modules"], project, project / "grading")
+    return project
+
+
+def start_platform(tmp: Path, module_dirs: list[Path], idle_minutes: float = 10.0) -> Iterator[Platform]:
+    project = make_project(tmp, module_dirs)
+    data = tmp / "var"
+    data.mkdir()
+    ports = {name: free_port() for name in ("port", "hub_port", "learn_port", "grading_port", "proxy_api")}
+    config = tmp / "jupyterhub_config.py"
+    config.write_text(
+        CONFIG.format(project=str(project), data=str(data), chp=str(CHP), idle=idle_minutes, **ports),
+        encoding="utf-8",
+    )
+    log = tmp / "hub.log"
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)],
+            cwd=tmp,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    platform = Platform(
+        f"http://127.0.0.1:{ports['port']}", project, data, log, ports["learn_port"], ports["grading_port"]
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError("the hub exited:\n" + log.read_text(errors="replace")[-5000:])
+            try:
+                learn = httpx.get(f"{platform.url}/services/learn/", timeout=5)
+                grading = httpx.get(f"http://127.0.0.1:{ports['grading_port']}/services/grading/api/submissions/x", timeout=5)
+                if learn.status_code in (302, 200) and grading.status_code == 401:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the platform did not start:\n" + log.read_text(errors="replace")[-5000:])
+            time.sleep(0.5)
+        yield platform
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
