@@ -68,7 +68,7 @@ apply(c, HubSettings(
     data_dir=Path({data!r}),
     port={port}, hub_port={hub_port}, learn_port={learn_port}, grading_port={grading_port},
     proxy_command=({chp!r},),
-    kernel_idle_minutes={idle},
+    kernel_idle_minutes={idle}, kernel_cull_interval=3,
 ))
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api}"
 """
@@ -86,7 +86,7 @@ def make_project(tmp: Path, module_dirs: list[Path]) -> Path:
     return project
 
 
-def start_platform(tmp: Path, module_dirs: list[Path], idle_minutes: float = 10.0) -> Iterator[Platform]:
+def start_platform(tmp: Path, module_dirs: list[Path], idle_minutes: float = 0.2) -> Iterator[Platform]:
     project = make_project(tmp, module_dirs)
     data = tmp / "var"
     data.mkdir()

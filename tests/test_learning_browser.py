@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -182,4 +183,35 @@ def test_accessibility(platform: Platform, browser: Browser) -> None:
     open_module(page)
     assert page.get_attribute("html", "lang") == "sv"
     assert serious(page) == []
+    context.close()
+
+
+def test_culled_kernel_loses_nothing(platform: Platform, browser: Browser) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    login(page, platform, "david")
+    open_module(page)
+    kernel_id = page.evaluate("JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
+    card(page, "Vilken del av KASAM handlar om att förstå").get_by_label("Hanterbarhet").check()
+    wait_saved(page)
+    cookies = {c["name"]: c["value"] for c in context.cookies()}
+    context.close()  # the learner leaves; the kernel goes idle and is culled
+
+    import httpx
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        reply = httpx.get(f"{platform.url}/services/learn/api/kernels/{kernel_id}", cookies=cookies)
+        if reply.status_code in (403, 404):
+            break
+        time.sleep(1)
+    else:
+        pytest.fail("the idle kernel was not culled")
+    assert f"Culling 'idle' kernel 'python3' ({kernel_id})" in platform.log.read_text(errors="replace")
+
+    context = browser.new_context()
+    page = context.new_page()
+    login(page, platform, "david")
+    open_module(page)
+    expect(card(page, "Vilken del av KASAM handlar om att förstå").get_by_label("Hanterbarhet")).to_be_checked()
     context.close()

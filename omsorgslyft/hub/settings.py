@@ -82,6 +82,7 @@ class HubSettings:
     entra: EntraSettings | None = None
     ldap: LdapSettings | None = None
     kernel_idle_minutes: float = 10.0
+    kernel_cull_interval: int = 60
 
     @property
     def grading_dir(self) -> Path:
@@ -199,6 +200,7 @@ def _services(c: Config, s: HubSettings) -> None:
                 f"--LearnApp.store_url={store_url}",
                 f"--LearnApp.grading_url=http://127.0.0.1:{s.grading_port}/services/grading/",
                 f"--LearnApp.kernel_idle_minutes={s.kernel_idle_minutes}",
+                f"--LearnApp.kernel_cull_interval={s.kernel_cull_interval}",
                 "--no-browser",
             ],
             "oauth_no_confirm": True,

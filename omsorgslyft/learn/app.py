@@ -109,6 +109,7 @@ class LearnApp(Voila):  # type: ignore[misc]
     kernel_idle_minutes = Float(
         10.0, help="Cull a module page's kernel after this many idle minutes."
     ).tag(config=True)
+    kernel_cull_interval = Integer(60, help="Seconds between checks for idle kernels.").tag(config=True)
     submit_timeout = Integer(30, help="Seconds to wait for the grading service.").tag(config=True)
 
     @property
@@ -131,8 +132,6 @@ class LearnApp(Voila):  # type: ignore[misc]
         ]
         self.config.HTMLExporter.language_code = "sv"
         self.config.VoilaExporter.language_code = "sv"
-        self.config.MappingKernelManager.cull_interval = 60
-        self.config.AsyncMappingKernelManager.cull_interval = 60
         super().initialize(argv)
         # instance traits (config set above only reaches objects created later)
         self.identity_provider_class = JupyterHubIdentityProvider
@@ -151,7 +150,9 @@ class LearnApp(Voila):  # type: ignore[misc]
         self.voila_configuration.multi_kernel_manager_class = _track_owner(
             self.voila_configuration.multi_kernel_manager_class
         )
-        idle = int(self.kernel_idle_minutes * 60)
+        idle = max(1, int(self.kernel_idle_minutes * 60))
+        self.config.MappingKernelManager.cull_interval = self.kernel_cull_interval
+        self.config.AsyncMappingKernelManager.cull_interval = self.kernel_cull_interval
         self.config.MappingKernelManager.cull_idle_timeout = idle
         self.config.AsyncMappingKernelManager.cull_idle_timeout = idle
         self.config.AsyncMappingKernelManager.cull_connected = False
