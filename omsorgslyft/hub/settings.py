@@ -231,6 +231,8 @@ def _trainer_servers(c: Config, s: HubSettings) -> None:
     c.Spawner.cmd = [str(s.bin_dir / "jupyterhub-singleuser")]
     c.Spawner.args = ["--allow-root"]
     c.Spawner.notebook_dir = str(s.grading_dir)
+    # the server's working directory is the course: nbgrader reads ./nbgrader_config.py
+    c.SimpleLocalProcessSpawner.home_dir_template = str(s.grading_dir)
     c.Spawner.default_url = "/lab"
     c.Spawner.environment = {"PATH": f"{s.bin_dir}:/usr/bin:/bin"}
     c.Spawner.http_timeout = 60

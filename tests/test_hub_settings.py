@@ -1,0 +1,113 @@
+"""The hub configuration as a pure function, checked against the real trait classes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from jupyterhub.app import JupyterHub
+from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
+from traitlets.config import Config
+
+from omsorgslyft.hub.settings import (
+    HR_SCOPE,
+    SUBMIT_SCOPE,
+    EntraSettings,
+    HubSettings,
+    LdapSettings,
+    apply,
+)
+
+
+def configured(**kwargs: object) -> Config:
+    c = Config()
+    apply(c, HubSettings(project_root=Path("/srv/omsorgslyft"), data_dir=Path("/var/lib/omsorgslyft"), **kwargs))  # type: ignore[arg-type]
+    return c
+
+
+def roles(c: Config) -> dict[str, dict[str, object]]:
+    return {r["name"]: r for r in c.JupyterHub.load_roles}
+
+
+def test_demo_configuration() -> None:
+    c = configured()
+    assert (c.JupyterHub.ip, c.JupyterHub.port) == ("127.0.0.1", 8000)
+    assert c.JupyterHub.default_url == "/services/learn/"
+    assert c.JupyterHub.db_url == "sqlite:////var/lib/omsorgslyft/jupyterhub.sqlite"
+    assert c.JupyterHub.authenticator_class == "shared-password"
+    auth = SharedPasswordAuthenticator(config=c)  # validates both passwords' rules
+    assert auth.user_password == "omsorg-demo-2026"
+    assert {"anna", "bengt", "cecilia", "david", "tove", "hanna"} <= auth.allowed_users
+    assert c.JupyterHub.load_groups["utbildare"]["users"] == ["tove"]
+    assert "anna" in c.JupyterHub.load_groups["enhet:hemtjanst-norr"]["users"]
+
+
+def test_learners_cannot_run_servers_or_reach_hr() -> None:
+    r = roles(configured())
+    learner = set(r["user"]["scopes"])  # type: ignore[arg-type]
+    assert "self" not in learner and not any(s.startswith(("servers", "access:servers")) for s in learner)
+    assert "access:services!service=learn" in learner
+    assert HR_SCOPE not in learner and SUBMIT_SCOPE not in learner
+    assert "self" in r["utbildare"]["scopes"]  # type: ignore[operator]
+    assert HR_SCOPE in r["hr-personal"]["scopes"]  # type: ignore[operator]
+    assert r["learn-service"]["services"] == ["learn"] and SUBMIT_SCOPE in r["learn-service"]["scopes"]  # type: ignore[operator]
+
+
+def test_services_and_trainer_servers() -> None:
+    c = configured(learn_port=9101, grading_port=9102, store_url="postgresql+psycopg://db/learn")
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    assert services["learn"]["url"] == "http://127.0.0.1:9101"
+    assert "--LearnApp.store_url=postgresql+psycopg://db/learn" in services["learn"]["command"]
+    assert "--LearnApp.grading_url=http://127.0.0.1:9102/services/grading/" in services["learn"]["command"]
+    assert "--course-dir=/srv/omsorgslyft/grading" in services["grading"]["command"]
+    assert c.Spawner.notebook_dir == "/srv/omsorgslyft/grading"
+    assert c.Spawner.default_url == "/lab"
+
+
+def test_the_hub_accepts_the_configuration() -> None:
+    hub = JupyterHub(config=configured())
+    assert hub.default_url == "/services/learn/"
+    assert set(hub.custom_scopes) == {SUBMIT_SCOPE, HR_SCOPE, "custom:omsorgslyft:statistics"}
+    assert [s["name"] for s in hub.services] == ["learn", "grading"]
+
+
+def test_entra_id_login() -> None:
+    from oauthenticator.azuread import AzureAdOAuthenticator
+
+    entra = EntraSettings(
+        tenant_id="00000000-1111-2222-3333-444444444444",
+        client_id="omsorgslyft",
+        client_secret="hemlig",
+        callback_url="https://utbildning.kommun.se/hub/oauth_callback",
+        allowed_groups=("omsorg-personal",),
+        admin_groups=("omsorg-admin",),
+    )
+    c = configured(login="entra", entra=entra)
+    assert c.JupyterHub.authenticator_class == "azuread"
+    auth = AzureAdOAuthenticator(config=c)
+    assert auth.tenant_id == entra.tenant_id
+    assert entra.tenant_id in auth.authorize_url and entra.tenant_id in auth.token_url
+    assert auth.oauth_callback_url == entra.callback_url
+    assert auth.allowed_groups == {"omsorg-personal"} and auth.manage_groups
+
+
+def test_ldap_login() -> None:
+    from ldapauthenticator import LDAPAuthenticator
+
+    ldap = LdapSettings(
+        server_address="ldap.kommun.se",
+        bind_dn_template=("uid={username},ou=personal,dc=kommun,dc=se",),
+        allowed_groups=("cn=omsorg,ou=grupper,dc=kommun,dc=se",),
+    )
+    c = configured(login="ldap", ldap=ldap)
+    auth = LDAPAuthenticator(config=c)
+    assert auth.server_address == "ldap.kommun.se"
+    assert auth.bind_dn_template == ["uid={username},ou=personal,dc=kommun,dc=se"]
+    assert auth.allowed_groups == ["cn=omsorg,ou=grupper,dc=kommun,dc=se"]
+
+
+def test_missing_provider_settings_are_an_error() -> None:
+    with pytest.raises(ValueError, match="entra"):
+        configured(login="entra")
+    with pytest.raises(ValueError, match="ldap"):
+        configured(login="ldap")
