@@ -25,6 +25,15 @@ from omsorgslyft.grading.build import build_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "omsorg-demo-2026"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 CHP = ROOT / "hub_config" / "node_modules" / ".bin" / "configurable-http-proxy"
 
 
@@ -42,6 +51,7 @@ class Platform:
     log: Path
     learn_port: int
     grading_port: int
+    pid: int = 0
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, follow_redirects=False, timeout=60)
@@ -78,7 +88,9 @@ def make_project(tmp: Path, module_dirs: list[Path]) -> Path:
     project = tmp / "project"
     for folder in module_dirs:
         shutil.copytree(folder, project / "modules" / folder.name)
-    shutil.copytree(ROOT / "hub_config" / "templates", project / "hub_config" / "templates", dirs_exist_ok=True)
+    shutil.copytree(
+        ROOT / "hub_config" / "templates", project / "hub_config" / "templates", dirs_exist_ok=True
+    )
     (project / "courses").mkdir(parents=True, exist_ok=True)
     (project / "grading").mkdir()
     shutil.copy(ROOT / "grading" / "nbgrader_config.py", project / "grading" / "nbgrader_config.py")
@@ -86,14 +98,22 @@ def make_project(tmp: Path, module_dirs: list[Path]) -> Path:
     return project
 
 
-def start_platform(tmp: Path, module_dirs: list[Path], idle_minutes: float = 0.2) -> Iterator[Platform]:
+def start_platform(
+    tmp: Path, module_dirs: list[Path], idle_minutes: float = 0.2, extra_config: str = ""
+) -> Iterator[Platform]:
     project = make_project(tmp, module_dirs)
     data = tmp / "var"
     data.mkdir()
-    ports = {name: free_port() for name in ("port", "hub_port", "learn_port", "grading_port", "proxy_api")}
+    ports = {
+        name: free_port()
+        for name in ("port", "hub_port", "learn_port", "grading_port", "proxy_api")
+    }
     config = tmp / "jupyterhub_config.py"
     config.write_text(
-        CONFIG.format(project=str(project), data=str(data), chp=str(CHP), idle=idle_minutes, **ports),
+        CONFIG.format(
+            project=str(project), data=str(data), chp=str(CHP), idle=idle_minutes, **ports
+        )
+        + extra_config,
         encoding="utf-8",
     )
     log = tmp / "hub.log"
@@ -109,7 +129,13 @@ def start_platform(tmp: Path, module_dirs: list[Path], idle_minutes: float = 0.2
             start_new_session=True,
         )
     platform = Platform(
-        f"http://127.0.0.1:{ports['port']}", project, data, log, ports["learn_port"], ports["grading_port"]
+        f"http://127.0.0.1:{ports['port']}",
+        project,
+        data,
+        log,
+        ports["learn_port"],
+        ports["grading_port"],
+        proc.pid,
     )
     try:
         deadline = time.monotonic() + 120
@@ -118,13 +144,18 @@ def start_platform(tmp: Path, module_dirs: list[Path], idle_minutes: float = 0.2
                 raise RuntimeError("the hub exited:\n" + log.read_text(errors="replace")[-5000:])
             try:
                 learn = httpx.get(f"{platform.url}/services/learn/", timeout=5)
-                grading = httpx.get(f"http://127.0.0.1:{ports['grading_port']}/services/grading/api/submissions/x", timeout=5)
+                grading = httpx.get(
+                    f"http://127.0.0.1:{ports['grading_port']}/services/grading/api/submissions/x",
+                    timeout=5,
+                )
                 if learn.status_code in (302, 200) and grading.status_code == 401:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("the platform did not start:\n" + log.read_text(errors="replace")[-5000:])
+                raise RuntimeError(
+                    "the platform did not start:\n" + log.read_text(errors="replace")[-5000:]
+                )
             time.sleep(0.5)
         yield platform
     finally:

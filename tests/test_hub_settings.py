@@ -21,7 +21,12 @@ from omsorgslyft.hub.settings import (
 
 def configured(**kwargs: object) -> Config:
     c = Config()
-    apply(c, HubSettings(project_root=Path("/srv/omsorgslyft"), data_dir=Path("/var/lib/omsorgslyft"), **kwargs))  # type: ignore[arg-type]
+    apply(
+        c,
+        HubSettings(
+            project_root=Path("/srv/omsorgslyft"), data_dir=Path("/var/lib/omsorgslyft"), **kwargs
+        ),
+    )  # type: ignore[arg-type]
     return c
 
 
@@ -45,12 +50,16 @@ def test_demo_configuration() -> None:
 def test_learners_cannot_run_servers_or_reach_hr() -> None:
     r = roles(configured())
     learner = set(r["user"]["scopes"])  # type: ignore[arg-type]
-    assert "self" not in learner and not any(s.startswith(("servers", "access:servers")) for s in learner)
+    assert "self" not in learner and not any(
+        s.startswith(("servers", "access:servers")) for s in learner
+    )
     assert "access:services!service=learn" in learner
     assert HR_SCOPE not in learner and SUBMIT_SCOPE not in learner
     assert "self" in r["utbildare"]["scopes"]  # type: ignore[operator]
     assert HR_SCOPE in r["hr-personal"]["scopes"]  # type: ignore[operator]
-    assert r["learn-service"]["services"] == ["learn"] and SUBMIT_SCOPE in r["learn-service"]["scopes"]  # type: ignore[operator]
+    assert (
+        r["learn-service"]["services"] == ["learn"] and SUBMIT_SCOPE in r["learn-service"]["scopes"]
+    )  # type: ignore[operator]
 
 
 def test_services_and_trainer_servers() -> None:
@@ -58,7 +67,10 @@ def test_services_and_trainer_servers() -> None:
     services = {s["name"]: s for s in c.JupyterHub.services}
     assert services["learn"]["url"] == "http://127.0.0.1:9101"
     assert "--LearnApp.store_url=postgresql+psycopg://db/learn" in services["learn"]["command"]
-    assert "--LearnApp.grading_url=http://127.0.0.1:9102/services/grading/" in services["learn"]["command"]
+    assert (
+        "--LearnApp.grading_url=http://127.0.0.1:9102/services/grading/"
+        in services["learn"]["command"]
+    )
     assert "--course-dir=/srv/omsorgslyft/grading" in services["grading"]["command"]
     assert c.Spawner.notebook_dir == "/srv/omsorgslyft/grading"
     assert c.Spawner.default_url == "/lab"

@@ -8,22 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from platform_fixture import CHROMIUM_ARGS, PASSWORD, Platform
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from omsorgslyft.grading.course import Course
-from platform_fixture import PASSWORD, Platform
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +86,12 @@ def test_learner_takes_a_module(platform: Platform, browser: Browser, tmp_path: 
     # reload: everything is still there
     page.reload()
     expect(page.locator(".ol-card").first).to_be_visible(timeout=60_000)
-    expect(card(page, "Vilken del av KASAM handlar om att förstå").get_by_label("Begriplighet")).to_be_checked()
-    expect(card(page, "Vad ger hen mening i vardagen?").locator("textarea")).to_have_value("Min privata tanke om Elsa")
+    expect(
+        card(page, "Vilken del av KASAM handlar om att förstå").get_by_label("Begriplighet")
+    ).to_be_checked()
+    expect(card(page, "Vad ger hen mening i vardagen?").locator("textarea")).to_have_value(
+        "Min privata tanke om Elsa"
+    )
     expect(page.locator(".ol-dialog")).to_contain_text("Elsa drar upp täcket")
 
     # the knowledge check, answered right
@@ -105,10 +99,18 @@ def test_learner_takes_a_module(platform: Platform, browser: Browser, tmp_path: 
     multi = card(page, "Vilka tre delar har KASAM?")
     for label in ("Begriplighet", "Hanterbarhet", "Meningsfullhet"):
         multi.get_by_label(label, exact=True).check()
-    card(page, "Målen i en rehabiliterande insats ska vara personens egna.").get_by_label("Sant").check()
-    order_items(page, "Sätt stegen i rätt ordning.", ["Lyssna", "Planera", "Genomföra", "Följa upp"])
+    card(page, "Målen i en rehabiliterande insats ska vara personens egna.").get_by_label(
+        "Sant"
+    ).check()
+    order_items(
+        page, "Sätt stegen i rätt ordning.", ["Lyssna", "Planera", "Genomföra", "Följa upp"]
+    )
     pairs = card(page, "Para ihop.")
-    for left, right in (("Begriplighet", "Förstå"), ("Hanterbarhet", "Resurser"), ("Meningsfullhet", "Engagemang")):
+    for left, right in (
+        ("Begriplighet", "Förstå"),
+        ("Hanterbarhet", "Resurser"),
+        ("Meningsfullhet", "Engagemang"),
+    ):
         pairs.get_by_label(left).select_option(label=right)
     wait_saved(page)
 
@@ -136,7 +138,9 @@ def test_learner_takes_a_module(platform: Platform, browser: Browser, tmp_path: 
     page = other.new_page()
     login(page, platform, "bengt")
     open_module(page)
-    expect(card(page, "Vilken del av KASAM handlar om att förstå").get_by_label("Begriplighet")).not_to_be_checked()
+    expect(
+        card(page, "Vilken del av KASAM handlar om att förstå").get_by_label("Begriplighet")
+    ).not_to_be_checked()
     expect(card(page, "Vad ger hen mening i vardagen?").locator("textarea")).to_have_value("")
     expect(page.locator(".ol-result")).to_have_count(0)
     other.close()
@@ -191,7 +195,9 @@ def test_culled_kernel_loses_nothing(platform: Platform, browser: Browser) -> No
     page = context.new_page()
     login(page, platform, "david")
     open_module(page)
-    kernel_id = page.evaluate("JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
+    kernel_id = page.evaluate(
+        "JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId"
+    )
     card(page, "Vilken del av KASAM handlar om att förstå").get_by_label("Hanterbarhet").check()
     wait_saved(page)
     cookies = {c["name"]: c["value"] for c in context.cookies()}
@@ -207,11 +213,15 @@ def test_culled_kernel_loses_nothing(platform: Platform, browser: Browser) -> No
         time.sleep(1)
     else:
         pytest.fail("the idle kernel was not culled")
-    assert f"Culling 'idle' kernel 'python3' ({kernel_id})" in platform.log.read_text(errors="replace")
+    assert f"Culling 'idle' kernel 'python3' ({kernel_id})" in platform.log.read_text(
+        errors="replace"
+    )
 
     context = browser.new_context()
     page = context.new_page()
     login(page, platform, "david")
     open_module(page)
-    expect(card(page, "Vilken del av KASAM handlar om att förstå").get_by_label("Hanterbarhet")).to_be_checked()
+    expect(
+        card(page, "Vilken del av KASAM handlar om att förstå").get_by_label("Hanterbarhet")
+    ).to_be_checked()
     context.close()

@@ -12,10 +12,10 @@ import httpx
 import pytest
 import websockets
 from jupyter_client import BlockingKernelClient
+from platform_fixture import ROOT, Platform
 
 from omsorgslyft.authoring import load_module
 from omsorgslyft.learn.store import AnswerStore
-from platform_fixture import ROOT, Platform
 
 pytestmark = pytest.mark.slow
 EXAMPLE = load_module(ROOT / "docs" / "exempelmodul")
@@ -25,7 +25,11 @@ def open_module(client: httpx.Client) -> tuple[str, str]:
     """Render the example module for a logged-in client; returns (page html, kernel id)."""
     page = client.get("/services/learn/modul/exempelmodul")
     assert page.status_code == 200, page.text[:300]
-    config = json.loads(re.search(r'id="jupyter-config-data" type="application/json">(.*?)</script>', page.text, re.S).group(1))
+    config = json.loads(
+        re.search(
+            r'id="jupyter-config-data" type="application/json">(.*?)</script>', page.text, re.S
+        ).group(1)
+    )
     return page.text, config["kernelId"]
 
 
@@ -41,7 +45,14 @@ def message(msg_type: str, content: dict[str, object]) -> str:
     msg_id = uuid.uuid4().hex
     return json.dumps(
         {
-            "header": {"msg_id": msg_id, "msg_type": msg_type, "username": "x", "session": "s", "version": "5.3", "date": ""},
+            "header": {
+                "msg_id": msg_id,
+                "msg_type": msg_type,
+                "username": "x",
+                "session": "s",
+                "version": "5.3",
+                "date": "",
+            },
             "parent_header": {},
             "metadata": {},
             "content": content,
@@ -63,7 +74,10 @@ def test_no_login_is_turned_away(platform: Platform) -> None:
             reply = anonymous.get(path)
             assert reply.status_code in (302, 401, 403), path
             if reply.status_code == 302:
-                assert "/hub/api/oauth2/authorize" in reply.headers["location"] or "/hub/login" in reply.headers["location"]
+                assert (
+                    "/hub/api/oauth2/authorize" in reply.headers["location"]
+                    or "/hub/login" in reply.headers["location"]
+                )
         assert anonymous.post("/services/learn/api/page/save", content=b"{}").status_code == 401
         assert anonymous.post("/services/grading/api/submissions", content=b"{}").status_code == 401
 
@@ -75,8 +89,15 @@ def test_execute_request_is_refused(platform: Platform, tmp_path: Path) -> None:
 
     async def attack() -> list[str]:
         seen: list[str] = []
-        async with websockets.connect(ws_url(platform, kernel_id), additional_headers={"Cookie": cookie_header(client)}) as ws:
-            await ws.send(message("execute_request", {"code": f"open({str(marker)!r}, 'w').write('x')", "silent": False}))
+        async with websockets.connect(
+            ws_url(platform, kernel_id), additional_headers={"Cookie": cookie_header(client)}
+        ) as ws:
+            await ws.send(
+                message(
+                    "execute_request",
+                    {"code": f"open({str(marker)!r}, 'w').write('x')", "silent": False},
+                )
+            )
             await ws.send(message("kernel_info_request", {}))
             try:
                 while True:
@@ -98,7 +119,9 @@ def test_other_learners_kernel_is_out_of_reach(platform: Platform) -> None:
     bengt = platform.login("bengt")
 
     async def connect() -> None:
-        async with websockets.connect(ws_url(platform, kernel_id), additional_headers={"Cookie": cookie_header(bengt)}):
+        async with websockets.connect(
+            ws_url(platform, kernel_id), additional_headers={"Cookie": cookie_header(bengt)}
+        ):
             pass
 
     with pytest.raises(websockets.InvalidStatus) as info:
@@ -200,7 +223,9 @@ def test_forged_and_oversized_answers_are_refused(platform: Platform) -> None:
         assert reply.status_code == 400, payload
     assert httpx.post(url, content=b"{" + b" " * 70_000 + b"}", headers=headers).status_code == 413
     assert httpx.post(url, content=b"not json", headers=headers).status_code == 400
-    assert httpx.post(url, json=bad[0], headers={"Authorization": "Bearer forged"}).status_code == 401
+    assert (
+        httpx.post(url, json=bad[0], headers={"Authorization": "Bearer forged"}).status_code == 401
+    )
     assert _saved(platform, "erik") == before
     good = {"kind": "svar", "key": "k-enkel", "value": EXAMPLE.graded_questions[0].options[0].id}
     assert httpx.post(url, json=good, headers=headers).status_code == 200

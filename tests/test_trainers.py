@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from platform_fixture import Platform
 
 pytestmark = pytest.mark.slow

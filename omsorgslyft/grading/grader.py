@@ -1,17 +1,20 @@
-"""Accept submissions durably and autograde them with nbgrader, one at a time, in a worker.
+"""Accept submissions durably and autograde them with nbgrader in worker processes.
 
-nbgrader and the module models are loaded once at start-up, never per submission. A
-submission is written to the log and to nbgrader's ``submitted/`` layout (fsynced) before
-it is acknowledged; anything acknowledged but not yet graded is graded again after a
-restart.
+nbgrader and the module models are loaded once when a worker starts, never per
+submission. A submission is written to the log and to nbgrader's ``submitted/`` layout
+(fsynced) before it is acknowledged; anything acknowledged but not yet graded is graded
+again after a restart. Submissions of one learner are graded one after another; different
+learners' in parallel, one per worker process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import queue
-import threading
+import multiprocessing
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +39,9 @@ class Rejected(Exception):
         self.message = message
 
 
-class Grader:
+class GradingCore:
+    """The course, the modules and the submission log; used by the service and its workers."""
+
     def __init__(self, course_dir: Path, modules_dir: Path, submissions: SubmissionLog) -> None:
         self.course = Course(course_dir)
         modules, problems = load_modules([modules_dir], modules_dir.parent)
@@ -50,9 +55,6 @@ class Grader:
                 self.modules[m.id] = m
                 self.releases[m.id] = nbformat.read(release, as_version=4)
         self.log = submissions
-        self.queue: queue.Queue[str] = queue.Queue()
-        self.listeners: list[Callable[[Submission], None]] = []
-        self._thread: threading.Thread | None = None
 
     # -- accepting ----------------------------------------------------------------------
     def accept(
@@ -86,7 +88,6 @@ class Grader:
         sub, new = self.log.receive(sid, learner, module_id, version, clean)
         if new:
             self._write_submitted(sub)
-            self.queue.put(sub.id)
         return sub, new
 
     def has_passed(self, learner: str, module: Module) -> bool:
@@ -104,30 +105,18 @@ class Grader:
         return path
 
     # -- grading ------------------------------------------------------------------------
-    def start(self) -> None:
-        for sub in self.log.pending():  # acknowledged before a crash or restart
-            self.queue.put(sub.id)
-        self._thread = threading.Thread(target=self._run, name="autograde", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            sid = self.queue.get()
-            sub = self.log.get(sid)
-            if sub is None or sub.status != "mottagen":
-                continue
-            try:
-                result = self.grade(sub)
-                self.log.finish(sid, DONE, result)
-            except Exception:
-                log.exception("autograde of %s failed", sid)
-                self.log.finish(
-                    sid, FAILED, {"error": "Rättningen misslyckades. Försök igen om en stund."}
-                )
-            final = self.log.get(sid)
-            assert final is not None
-            for listener in self.listeners:
-                listener(final)
+    def grade_and_record(self, sid: str) -> None:
+        sub = self.log.get(sid)
+        if sub is None or sub.status != "mottagen":
+            return
+        try:
+            result = self.grade(sub)
+            self.log.finish(sid, DONE, result)
+        except Exception:
+            log.exception("autograde of %s failed", sid)
+            self.log.finish(
+                sid, FAILED, {"error": "Rättningen misslyckades. Försök igen om en stund."}
+            )
 
     def grade(self, sub: Submission) -> dict[str, Any]:
         module = self.modules[sub.module]
@@ -169,3 +158,80 @@ class Grader:
             "graded_at": datetime.now(UTC).isoformat(),
             "questions": questions,
         }
+
+
+_WORKER: GradingCore | None = None
+
+
+def _worker_start(course_dir: str, modules_dir: str, db_url: str) -> None:
+    global _WORKER
+    os.environ["OMSORGSLYFT_GRADING"] = "1"  # page kernels skip building widgets
+    _WORKER = GradingCore(Path(course_dir), Path(modules_dir), SubmissionLog(db_url))
+
+
+def _worker_ready() -> int:
+    return os.getpid()
+
+
+def _worker_grade(sid: str) -> None:
+    assert _WORKER is not None
+    _WORKER.grade_and_record(sid)
+
+
+class Grader:
+    """Schedules accepted submissions on a pool of worker processes."""
+
+    def __init__(self, course_dir: Path, modules_dir: Path, db_url: str, workers: int = 2) -> None:
+        self.core = GradingCore(course_dir, modules_dir, SubmissionLog(db_url))
+        self.pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_start,
+            initargs=(str(course_dir), str(modules_dir), db_url),
+        )
+        self.workers = workers
+        self.listeners: list[Callable[[Submission], None]] = []
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def log(self) -> SubmissionLog:
+        return self.core.log
+
+    @property
+    def modules(self) -> dict[str, Module]:
+        return self.core.modules
+
+    async def start(self) -> None:
+        """Start every worker (imports happen now), then regrade what was left pending."""
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(loop.run_in_executor(self.pool, _worker_ready) for _ in range(self.workers))
+        )
+        for sub in self.log.pending():
+            self.schedule(sub)
+
+    def accept(
+        self, sid: str, learner: str, module_id: str, version: int, answers: Any
+    ) -> tuple[Submission, bool]:
+        sub, new = self.core.accept(sid, learner, module_id, version, answers)
+        if new:
+            self.schedule(sub)
+        return sub, new
+
+    def schedule(self, sub: Submission) -> None:
+        task = asyncio.ensure_future(self._grade(sub))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _grade(self, sub: Submission) -> None:
+        lock = self._locks.setdefault(sub.learner, asyncio.Lock())
+        async with lock:
+            await asyncio.get_running_loop().run_in_executor(self.pool, _worker_grade, sub.id)
+        final = self.log.get(sub.id)
+        if final is not None:
+            for listener in self.listeners:
+                listener(final)
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)

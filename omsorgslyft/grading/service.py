@@ -24,7 +24,7 @@ from tornado import web
 from tornado.httpserver import HTTPServer
 
 from omsorgslyft.grading.grader import Grader, Rejected
-from omsorgslyft.grading.submissions import RECEIVED, Submission, SubmissionLog
+from omsorgslyft.grading.submissions import RECEIVED, Submission
 
 SUBMIT_SCOPE = "custom:omsorgslyft:submit"
 MAX_BODY = 256 * 1024
@@ -44,20 +44,16 @@ def public(sub: Submission) -> dict[str, Any]:
 
 
 class Waiters:
-    """Lets request handlers wait for the worker thread to finish a submission."""
+    """Lets request handlers wait for a worker to finish a submission."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+    def __init__(self) -> None:
         self.events: dict[str, asyncio.Event] = {}
 
     def event(self, sid: str) -> asyncio.Event:
         return self.events.setdefault(sid, asyncio.Event())
 
     def done(self, sub: Submission) -> None:
-        self.loop.call_soon_threadsafe(self._set, sub.id)
-
-    def _set(self, sid: str) -> None:
-        self.event(sid).set()
+        self.event(sub.id).set()
 
 
 class BaseHandler(web.RequestHandler):
@@ -130,7 +126,7 @@ class LearnerHandler(BaseHandler):
 
 
 def make_app(grader: Grader, prefix: str, hub_auth: HubAuth) -> web.Application:
-    waiters = Waiters(asyncio.get_event_loop())
+    waiters = Waiters()
     grader.listeners.append(waiters.done)
     return web.Application(
         [
@@ -150,10 +146,10 @@ async def serve(args: argparse.Namespace) -> None:
     )
     course_dir = Path(args.course_dir).resolve()
     db_url = args.db_url or f"sqlite:///{course_dir / 'submissions.db'}"
-    grader = Grader(course_dir, Path(args.modules_dir).resolve(), SubmissionLog(db_url))
+    grader = Grader(course_dir, Path(args.modules_dir).resolve(), db_url, workers=args.workers)
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/grading/")
     app = make_app(grader, prefix, HubAuth())
-    grader.start()
+    await grader.start()
     url = os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{args.port}")
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     HTTPServer(app, max_body_size=MAX_BODY * 2).listen(port, "127.0.0.1")
@@ -169,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--modules-dir", required=True)
     parser.add_argument("--db-url", default="")
     parser.add_argument("--port", type=int, default=8102)
+    parser.add_argument("--workers", type=int, default=2, help="autograde worker processes")
     asyncio.run(serve(parser.parse_args(argv)))
 
 

@@ -109,7 +109,9 @@ class LearnApp(Voila):  # type: ignore[misc]
     kernel_idle_minutes = Float(
         10.0, help="Cull a module page's kernel after this many idle minutes."
     ).tag(config=True)
-    kernel_cull_interval = Integer(60, help="Seconds between checks for idle kernels.").tag(config=True)
+    kernel_cull_interval = Integer(60, help="Seconds between checks for idle kernels.").tag(
+        config=True
+    )
     submit_timeout = Integer(30, help="Seconds to wait for the grading service.").tag(config=True)
 
     @property

@@ -1,0 +1,446 @@
+"""Benchmark the learning platform against stock Voilà and stock nbgrader, in one run.
+
+Prints figures and ratios; asserts nothing about time.
+
+    .venv/bin/python tests/benchmarks/bench_learning.py [--max-learners 300] [--skip capacity]
+
+1. Navigation to the first usable widget, median of 10: our learn service (through the
+   hub and proxy) vs stock standalone Voilà serving the same released notebook.
+2. Capacity: simulated learners with an open module page (a real kernel each) sending
+   widget messages over the kernel websocket; p95 time from a widget change to the
+   "Sparat" (saved) update, and memory of every process of the platform; vs the memory of
+   one stock per-user design (a jupyter-server with Voilà as extension, plus its kernel).
+3. Lämna in: 10 learners submitting at once, p95 submit-to-result; sustained grading
+   throughput; vs ``nbgrader autograde`` from the command line on the same course.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import psutil
+import websockets
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import contextlib
+
+from platform_fixture import CHROMIUM_ARGS, ROOT, Platform, free_port, start_platform  # noqa: E402
+
+from omsorgslyft.authoring import load_module  # noqa: E402
+from omsorgslyft.grading.course import Course, fill_answers  # noqa: E402
+from omsorgslyft.learn.store import AnswerStore  # noqa: E402
+
+from answers import right_answers  # noqa: E402
+
+MODULE = "kasam"
+FIRST_WIDGET = ".ol-card .widget-radio-box input"
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[18] if len(values) >= 2 else values[0]
+
+
+def tree_rss_mb(pid: int) -> float:
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += p.memory_info().rss
+    return total / 2**20
+
+
+# -- 1. first widget -------------------------------------------------------------------
+def first_widget(platform: Platform, runs: int) -> tuple[list[float], list[float]]:
+    from playwright.sync_api import sync_playwright
+
+    release = platform.project / "grading" / "release" / MODULE / f"{MODULE}.ipynb"
+    port = free_port()
+    stock = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "voila",
+            str(release),
+            "--no-browser",
+            f"--port={port}",
+            "--Voila.ip=127.0.0.1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ours: list[float] = []
+    theirs: list[float] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(f"{platform.url}/hub/login")
+            page.fill("#username_input", "anna")
+            page.fill("#password_input", "omsorg-demo-2026")
+            page.click("#login_submit")
+            page.wait_for_selector("text=Mina utbildningar")
+            for url, out in (
+                (f"{platform.url}/services/learn/modul/{MODULE}", ours),
+                (f"http://127.0.0.1:{port}/", theirs),
+            ):
+                page.goto(url)  # warm-up: static assets cached as a returning learner has them
+                page.wait_for_selector(FIRST_WIDGET, timeout=120_000)
+                for _ in range(runs):
+                    page.goto("about:blank")
+                    start = time.perf_counter()
+                    page.goto(url)
+                    page.wait_for_selector(FIRST_WIDGET, state="visible", timeout=120_000)
+                    out.append(time.perf_counter() - start)
+            browser.close()
+    finally:
+        stock.terminate()
+        stock.wait()
+    return ours, theirs
+
+
+# -- 2. capacity -----------------------------------------------------------------------
+def msg(msg_type: str, content: dict[str, object]) -> str:
+    return json.dumps(
+        {
+            "header": {
+                "msg_id": uuid.uuid4().hex,
+                "msg_type": msg_type,
+                "username": "",
+                "session": "",
+                "version": "5.3",
+                "date": "",
+            },
+            "parent_header": {},
+            "metadata": {},
+            "content": content,
+            "channel": "shell",
+            "buffers": [],
+        }
+    )
+
+
+class Learner:
+    def __init__(self, platform: Platform, name: str) -> None:
+        self.platform = platform
+        self.name = name
+        self.client = platform.login(name)
+        page = self.client.get(f"/services/learn/modul/{MODULE}")
+        data = re.search(
+            r'id="jupyter-config-data" type="application/json">(.*?)</script>', page.text, re.S
+        )
+        assert data, page.text[:500]
+        self.kernel_id = json.loads(data.group(1))["kernelId"]
+        self.cookies = "; ".join(f"{c.name}={c.value}" for c in self.client.cookies.jar)
+        self.latencies: list[float] = []
+        self.errors = 0
+
+    async def run(self, stop_at: float, think: float) -> None:
+        url = (
+            self.platform.url.replace("http", "ws")
+            + f"/services/learn/api/kernels/{self.kernel_id}/channels"
+        )
+        async with websockets.connect(
+            url, additional_headers={"Cookie": self.cookies}, max_size=2**24
+        ) as ws:
+            control = uuid.uuid4().hex
+            await ws.send(
+                msg(
+                    "comm_open",
+                    {"comm_id": control, "target_name": "jupyter.widget.control", "data": {}},
+                )
+            )
+            await ws.send(
+                msg("comm_msg", {"comm_id": control, "data": {"method": "request_states"}})
+            )
+            states = None
+            while states is None:
+                reply = json.loads(await ws.recv())
+                data = reply.get("content", {}).get("data", {})
+                if reply["msg_type"] == "comm_msg" and data.get("method") == "update_states":
+                    states = data["states"]
+            radio = next(k for k, v in states.items() if v["model_name"] == "RadioButtonsModel")
+            n_options = len(states[radio]["state"]["_options_labels"])
+            status = next(
+                k
+                for k, v in states.items()
+                if v["model_name"] == "HTMLModel" and "ol-save" in v["state"].get("value", "")
+            )
+            index = 0
+            await asyncio.sleep(random.random() * think)
+            while time.monotonic() < stop_at:
+                index = (index + 1) % n_options
+                start = time.perf_counter()
+                await ws.send(
+                    msg(
+                        "comm_msg",
+                        {
+                            "comm_id": radio,
+                            "data": {
+                                "method": "update",
+                                "state": {"index": index},
+                                "buffer_paths": [],
+                            },
+                        },
+                    )
+                )
+                try:
+                    while True:
+                        reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                        content = reply.get("content", {})
+                        if reply["msg_type"] == "comm_msg" and content.get("comm_id") == status:
+                            if "Sparat" in json.dumps(content.get("data", {}), ensure_ascii=False):
+                                self.latencies.append(time.perf_counter() - start)
+                                break
+                except TimeoutError:
+                    self.errors += 1
+                await asyncio.sleep(think * (0.5 + random.random()))
+
+
+async def measure(learners: list[Learner], seconds: float, think: float) -> tuple[list[float], int]:
+    for learner in learners:
+        learner.latencies.clear()
+        learner.errors = 0
+    stop_at = time.monotonic() + seconds
+    await asyncio.gather(*(learner.run(stop_at, think) for learner in learners))
+    return [x for learner in learners for x in learner.latencies], sum(
+        learner.errors for learner in learners
+    )
+
+
+def stock_per_user_mb(platform: Platform) -> float:
+    """One learner in a per-user design: a jupyter-server with Voilà, and the page's kernel."""
+    release = platform.project / "grading" / "release" / MODULE
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "server",
+            "--no-browser",
+            f"--port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            "--IdentityProvider.token=",
+            "--allow-root",
+            f"--ServerApp.root_dir={release}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(120):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api", timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        httpx.get(f"http://127.0.0.1:{port}/voila/render/{MODULE}.ipynb", timeout=120)
+        time.sleep(2)
+        return tree_rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def capacity(
+    platform: Platform, steps: list[int], seconds: float, think: float
+) -> list[dict[str, float]]:
+    rows = []
+    learners: list[Learner] = []
+    for target in steps:
+        needed = target - len(learners)
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            learners.extend(
+                pool.map(lambda i: Learner(platform, f"bench{i:04d}"), range(len(learners), target))
+            )
+        opened = time.perf_counter() - started
+        latencies, errors = asyncio.run(measure(learners, seconds, think))
+        mem = tree_rss_mb(platform.pid)
+        row = {
+            "learners": target,
+            "p95_ms": 1000 * p95(latencies),
+            "median_ms": 1000 * statistics.median(latencies),
+            "saves": len(latencies),
+            "timeouts": errors,
+            "memory_gb": mem / 1024,
+            "open_s_each": opened / max(needed, 1),
+        }
+        rows.append(row)
+        print(
+            f"  {target:4d} learners: save p95 {row['p95_ms']:.0f} ms (median {row['median_ms']:.0f} ms, "
+            f"{len(latencies)} saves, {errors} timeouts), memory {row['memory_gb']:.2f} GB, "
+            f"opening a page {row['open_s_each']:.2f} s",
+            flush=True,
+        )
+        if row["p95_ms"] > 250 or row["memory_gb"] > 20 or errors:
+            break
+    return rows
+
+
+# -- 3. submissions ----------------------------------------------------------------------
+def submissions(
+    platform: Platform, at_once: int, sustained: int, stock_runs: int
+) -> dict[str, float]:
+    module = load_module(ROOT / "modules" / MODULE)
+    store = AnswerStore(f"sqlite:///{platform.data / 'learn.db'}")
+    api = f"http://127.0.0.1:{platform.learn_port}/services/learn/api/page/"
+
+    def prepare(name: str) -> str:
+        token = store.open_session(name, MODULE, module.version)
+        for key, value in right_answers(module).items():
+            r = httpx.post(
+                api + "save",
+                json={"kind": "svar", "key": key, "value": value},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            r.raise_for_status()
+        return token
+
+    def submit(token: str) -> float:
+        start = time.perf_counter()
+        r = httpx.post(
+            api + "submit", json={}, headers={"Authorization": f"Bearer {token}"}, timeout=120
+        )
+        assert r.status_code == 200 and r.json()["result"]["passed"], r.text[:300]
+        return time.perf_counter() - start
+
+    def wave(prefix: str, n: int) -> tuple[list[float], float]:
+        tokens = [prepare(f"{prefix}{i:03d}") for i in range(n)]
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            times = list(pool.map(submit, tokens))
+        return times, time.perf_counter() - start
+
+    wave("varm", 2)  # warm-up
+    burst, _ = wave("samtidigt", at_once)
+    _, total = wave("flode", sustained)
+
+    # stock: nbgrader autograde from the command line, on a copy of the same course
+    course_dir = Path(tempfile.mkdtemp(prefix="stock-nbgrader-"))
+    shutil.copytree(platform.project / "grading", course_dir, dirs_exist_ok=True)
+    course = Course(course_dir)
+    released = json.loads((course_dir / "release" / MODULE / f"{MODULE}.ipynb").read_text())
+    import nbformat
+
+    filled = fill_answers(nbformat.from_dict(released), right_answers(module))
+    cli_times = []
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    for i in range(stock_runs):
+        student = f"stock{i:03d}"
+        course.submit(MODULE, student, filled)
+        start = time.perf_counter()
+        subprocess.run(
+            [
+                str(Path(sys.executable).parent / "nbgrader"),
+                "autograde",
+                MODULE,
+                "--student",
+                student,
+                "--force",
+            ],
+            cwd=course_dir,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        cli_times.append(time.perf_counter() - start)
+    shutil.rmtree(course_dir, ignore_errors=True)
+    return {
+        "burst_p95": p95(burst),
+        "burst_median": statistics.median(burst),
+        "burst_max": max(burst),
+        "sustained_per_submission": total / sustained,
+        "cli_per_submission": statistics.median(cli_times),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--steps", default="25,50,100,150,200,250,300,350,400")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument(
+        "--think", type=float, default=3.0, help="seconds between a learner's clicks"
+    )
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=["widget", "capacity", "submit"]
+    )
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="omsorgslyft-bench-"))
+    gen = start_platform(
+        tmp,
+        [ROOT / "modules" / MODULE],
+        idle_minutes=60,
+        extra_config="\nc.Authenticator.allow_all = True\nc.JupyterHub.concurrent_spawn_limit = 0\n",
+    )
+    platform = next(gen)
+    try:
+        print(
+            f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GB; module {MODULE}"
+        )
+        if "widget" not in args.skip:
+            ours, theirs = first_widget(platform, args.runs)
+            a, b = statistics.median(ours), statistics.median(theirs)
+            print(
+                f"first widget usable, median of {args.runs}: Omsorgslyft {a:.2f} s, stock Voilà {b:.2f} s (ratio {b / a:.2f}x)"
+            )
+        if "submit" not in args.skip:
+            s = submissions(platform, at_once=10, sustained=30, stock_runs=5)
+            print(
+                f"Lämna in, 10 at once: p95 {s['burst_p95']:.2f} s (median {s['burst_median']:.2f} s, max {s['burst_max']:.2f} s)\n"
+                f"sustained grading: {s['sustained_per_submission']:.2f} s per submission; "
+                f"nbgrader autograde CLI: {s['cli_per_submission']:.2f} s per submission "
+                f"(ratio {s['cli_per_submission'] / s['sustained_per_submission']:.2f}x)"
+            )
+        if "capacity" not in args.skip:
+            stock_mb = stock_per_user_mb(platform)
+            print(
+                f"stock per-user design: {stock_mb:.0f} MB per learner -> {20 * 1024 / stock_mb:.0f} learners in 20 GB"
+            )
+            rows = capacity(
+                platform, [int(x) for x in args.steps.split(",")], args.seconds, args.think
+            )
+            ok = [
+                r for r in rows if r["p95_ms"] <= 250 and r["memory_gb"] <= 20 and not r["timeouts"]
+            ]
+            best = max((r["learners"] for r in ok), default=0)
+            per = rows[-1]["memory_gb"] * 1024 / rows[-1]["learners"]
+            print(
+                f"capacity: {best} learners with save p95 <= 250 ms and memory <= 20 GB "
+                f"({per:.0f} MB per learner; stock {stock_mb:.0f} MB, ratio {stock_mb / per:.2f}x)"
+            )
+    finally:
+        with contextlib.suppress(StopIteration):
+            next(gen)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
