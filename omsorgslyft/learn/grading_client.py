@@ -18,6 +18,8 @@ class GradingError(Exception):
 
 class GradingClient:
     def __init__(self, base_url: str, api_token: str, timeout: float = 30) -> None:
+        # many learners may submit at once: do not queue them behind tornado's default 10
+        AsyncHTTPClient.configure(None, max_clients=500)
         self.base_url = base_url.rstrip("/") + "/"
         self.api_token = api_token
         self.timeout = timeout

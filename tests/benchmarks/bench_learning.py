@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -38,8 +39,6 @@ import websockets
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-
-import contextlib
 
 from platform_fixture import CHROMIUM_ARGS, ROOT, Platform, free_port, start_platform  # noqa: E402
 
@@ -209,10 +208,14 @@ class Learner:
                     while True:
                         reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
                         content = reply.get("content", {})
-                        if reply["msg_type"] == "comm_msg" and content.get("comm_id") == status:
-                            if "Sparat" in json.dumps(content.get("data", {}), ensure_ascii=False):
-                                self.latencies.append(time.perf_counter() - start)
-                                break
+                        data = json.dumps(content.get("data", {}), ensure_ascii=False)
+                        if (
+                            reply["msg_type"] == "comm_msg"
+                            and content.get("comm_id") == status
+                            and "Sparat" in data
+                        ):
+                            self.latencies.append(time.perf_counter() - start)
+                            break
                 except TimeoutError:
                     self.errors += 1
                 await asyncio.sleep(think * (0.5 + random.random()))
@@ -436,6 +439,9 @@ def main() -> None:
                 f"capacity: {best} learners with save p95 <= 250 ms and memory <= 20 GB "
                 f"({per:.0f} MB per learner; stock {stock_mb:.0f} MB, ratio {stock_mb / per:.2f}x)"
             )
+    except Exception:
+        print(platform.log.read_text(errors="replace")[-6000:])
+        raise
     finally:
         with contextlib.suppress(StopIteration):
             next(gen)
