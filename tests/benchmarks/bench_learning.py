@@ -120,7 +120,9 @@ def first_widget(platform: Platform, runs: int) -> tuple[list[float], list[float
 
 
 # -- 2. capacity -----------------------------------------------------------------------
-def msg(msg_type: str, content: dict[str, object]) -> str:
+def msg(
+    msg_type: str, content: dict[str, object], metadata: dict[str, object] | None = None
+) -> str:
     return json.dumps(
         {
             "header": {
@@ -132,7 +134,7 @@ def msg(msg_type: str, content: dict[str, object]) -> str:
                 "date": "",
             },
             "parent_header": {},
-            "metadata": {},
+            "metadata": metadata or {},
             "content": content,
             "channel": "shell",
             "buffers": [],
@@ -168,6 +170,7 @@ class Learner:
                 msg(
                     "comm_open",
                     {"comm_id": control, "target_name": "jupyter.widget.control", "data": {}},
+                    {"version": "1.0.0"},  # the widget control protocol
                 )
             )
             await ws.send(
@@ -175,7 +178,7 @@ class Learner:
             )
             states = None
             while states is None:
-                reply = json.loads(await ws.recv())
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 60))
                 data = reply.get("content", {}).get("data", {})
                 if reply["msg_type"] == "comm_msg" and data.get("method") == "update_states":
                     states = data["states"]
