@@ -287,12 +287,18 @@ def save_status_widget(session: Session) -> w.Widget:
         '<p class="ol-save" role="status" aria-live="polite">Dina svar sparas automatiskt medan du arbetar.</p>'
     )
 
+    count = [0]
+
     def saved(error: Exception | None) -> None:
+        count[0] += 1
         if error is None:
             text = f"Sparat kl. {datetime.now().strftime('%H:%M:%S')}."
         else:
             text = f"<strong>Kunde inte spara:</strong> {getattr(error, 'message', str(error))}"
-        status.value = f'<p class="ol-save" role="status" aria-live="polite">{text}</p>'
+        # data-sparning changes with every save, so the page hears of each one
+        status.value = (
+            f'<p class="ol-save" role="status" aria-live="polite" data-sparning="{count[0]}">{text}</p>'
+        )
 
     session.on_saved.append(saved)
     return status

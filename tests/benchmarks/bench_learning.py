@@ -49,6 +49,7 @@ from omsorgslyft.learn.store import AnswerStore  # noqa: E402
 from answers import right_answers  # noqa: E402
 
 MODULE = "kasam"
+FAILURES: list[str] = []
 FIRST_WIDGET = ".ol-card .widget-radio-box input"
 
 
@@ -189,7 +190,9 @@ class Learner:
                 for k, v in states.items()
                 if v["model_name"] == "HTMLModel" and "ol-save" in v["state"].get("value", "")
             )
-            index = 0
+            index = (
+                states[radio]["state"].get("index") or 0
+            )  # a new round starts where the last ended
             await asyncio.sleep(random.random() * think)
             while time.monotonic() < stop_at:
                 index = (index + 1) % n_options
@@ -212,15 +215,17 @@ class Learner:
                         reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
                         content = reply.get("content", {})
                         data = json.dumps(content.get("data", {}), ensure_ascii=False)
-                        if (
-                            reply["msg_type"] == "comm_msg"
-                            and content.get("comm_id") == status
-                            and "Sparat" in data
-                        ):
-                            self.latencies.append(time.perf_counter() - start)
-                            break
+                        if reply["msg_type"] == "comm_msg" and content.get("comm_id") == status:
+                            if "Sparat" in data:
+                                self.latencies.append(time.perf_counter() - start)
+                                break
+                            if "Kunde inte spara" in data:
+                                self.errors += 1
+                                FAILURES.append(data[:300])
+                                break
                 except TimeoutError:
                     self.errors += 1
+                    FAILURES.append(f"no reply within 10 s (kernel {self.kernel_id})")
                 await asyncio.sleep(think * (0.5 + random.random()))
 
 
@@ -301,6 +306,8 @@ def capacity(
             f"opening a page {row['open_s_each']:.2f} s",
             flush=True,
         )
+        if errors:
+            print("  failures, first three:", *FAILURES[:3], sep="\n    ")
         if row["p95_ms"] > 250 or row["memory_gb"] > 20 or errors:
             break
     return rows
