@@ -36,8 +36,24 @@ def card(page: Page, prompt: str) -> Any:
     return page.locator(".ol-card").filter(has_text=prompt)
 
 
-def wait_saved(page: Page) -> None:
+def saves(page: Page) -> int:
+    """How many saves the page has confirmed (the status line counts them)."""
+    value = page.locator(".ol-save").get_attribute("data-sparning")
+    return int(value or 0)
+
+
+def wait_saved(page: Page, before: int) -> None:
+    """Wait until a save after ``before`` is confirmed and no more are arriving."""
     expect(page.locator(".ol-save")).to_contain_text("Sparat kl.", timeout=10_000)
+    deadline = time.monotonic() + 15
+    last = -1
+    while time.monotonic() < deadline:
+        now = saves(page)
+        if now > before and now == last:
+            return
+        last = now
+        page.wait_for_timeout(500)
+    raise AssertionError(f"no confirmed save after {before}")
 
 
 def open_module(page: Page) -> None:
@@ -67,21 +83,24 @@ def test_learner_takes_a_module(platform: Platform, browser: Browser, tmp_path: 
 
     # an exercise gives feedback at once
     exercise = card(page, "Vilken del av KASAM handlar om att förstå")
+    n = saves(page)
     exercise.get_by_label("Begriplighet").check()
-    wait_saved(page)
+    wait_saved(page, n)
     exercise.get_by_role("button", name="Kontrollera svaret").click()
     expect(exercise.locator(".ol-feedback")).to_contain_text("Rätt")
 
     # the dialogue branches
     dialogue = page.locator(".ol-dialog")
+    n = saves(page)
     dialogue.get_by_role("button", name="Det står i planen att du ska duscha.").click()
     expect(dialogue).to_contain_text("Elsa drar upp täcket")
-    wait_saved(page)
+    wait_saved(page, n)
 
     reflection = card(page, "Vad ger hen mening i vardagen?")
+    n = saves(page)
     reflection.locator("textarea").fill("Min privata tanke om Elsa")
     reflection.locator("textarea").blur()
-    wait_saved(page)
+    wait_saved(page, n)
 
     # reload: everything is still there
     page.reload()
@@ -95,6 +114,7 @@ def test_learner_takes_a_module(platform: Platform, browser: Browser, tmp_path: 
     expect(page.locator(".ol-dialog")).to_contain_text("Elsa drar upp täcket")
 
     # the knowledge check, answered right
+    n = saves(page)
     card(page, "Vad betyder salutogenes?").get_by_label("Hälsans ursprung").check()
     multi = card(page, "Vilka tre delar har KASAM?")
     for label in ("Begriplighet", "Hanterbarhet", "Meningsfullhet"):
@@ -112,7 +132,7 @@ def test_learner_takes_a_module(platform: Platform, browser: Browser, tmp_path: 
         ("Meningsfullhet", "Engagemang"),
     ):
         pairs.get_by_label(left).select_option(label=right)
-    wait_saved(page)
+    wait_saved(page, n)
 
     page.get_by_role("button", name="Lämna in").click()
     result = page.locator(".ol-result")
@@ -198,8 +218,9 @@ def test_culled_kernel_loses_nothing(platform: Platform, browser: Browser) -> No
     kernel_id = page.evaluate(
         "JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId"
     )
+    n = saves(page)
     card(page, "Vilken del av KASAM handlar om att förstå").get_by_label("Hanterbarhet").check()
-    wait_saved(page)
+    wait_saved(page, n)
     cookies = {c["name"]: c["value"] for c in context.cookies()}
     context.close()  # the learner leaves; the kernel goes idle and is culled
 

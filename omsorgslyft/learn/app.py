@@ -91,6 +91,19 @@ def _track_owner(manager_class: type) -> type:
     return OwnerTrackingKernelManager
 
 
+def _raise_open_file_limits() -> None:
+    """One process holds every learner's kernel channels: lift the file and ZMQ socket caps."""
+    import resource
+
+    import zmq
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    zmq.Context.instance().set(zmq.MAX_SOCKETS, 65536)
+
+
 class LearnApp(Voila):  # type: ignore[misc]
     name = "omsorgslyft-learn"
     description = "Omsorgslyft learn service (Voilà behind JupyterHub)"
@@ -123,6 +136,7 @@ class LearnApp(Voila):  # type: ignore[misc]
         return f"http://127.0.0.1:{self.port}{self.base_url}"
 
     def initialize(self, argv: list[str] | None = None) -> None:
+        _raise_open_file_limits()
         self.config.VoilaConfiguration.template = "lab"
         self.config.VoilaConfiguration.show_tracebacks = False
         self.config.VoilaConfiguration.file_allowlist = []

@@ -296,9 +296,7 @@ def save_status_widget(session: Session) -> w.Widget:
         else:
             text = f"<strong>Kunde inte spara:</strong> {getattr(error, 'message', str(error))}"
         # data-sparning changes with every save, so the page hears of each one
-        status.value = (
-            f'<p class="ol-save" role="status" aria-live="polite" data-sparning="{count[0]}">{text}</p>'
-        )
+        status.value = f'<p class="ol-save" role="status" aria-live="polite" data-sparning="{count[0]}">{text}</p>'
 
     session.on_saved.append(saved)
     return status

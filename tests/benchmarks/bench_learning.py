@@ -158,81 +158,78 @@ class Learner:
         self.latencies: list[float] = []
         self.errors = 0
 
-    async def run(self, stop_at: float, think: float) -> None:
+    async def connect(self, gate: asyncio.Semaphore) -> None:
+        """Open the page's websocket and learn the widget ids, as the page's front end does."""
         url = (
             self.platform.url.replace("http", "ws")
             + f"/services/learn/api/kernels/{self.kernel_id}/channels"
         )
-        async with websockets.connect(
-            url, additional_headers={"Cookie": self.cookies}, max_size=2**24
-        ) as ws:
+        async with gate:
+            self.ws = await websockets.connect(
+                url, additional_headers={"Cookie": self.cookies}, max_size=2**24
+            )
             control = uuid.uuid4().hex
-            await ws.send(
+            await self.ws.send(
                 msg(
                     "comm_open",
                     {"comm_id": control, "target_name": "jupyter.widget.control", "data": {}},
                     {"version": "1.0.0"},  # the widget control protocol
                 )
             )
-            await ws.send(
+            await self.ws.send(
                 msg("comm_msg", {"comm_id": control, "data": {"method": "request_states"}})
             )
             states = None
             while states is None:
-                reply = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                reply = json.loads(await asyncio.wait_for(self.ws.recv(), 60))
                 data = reply.get("content", {}).get("data", {})
                 if reply["msg_type"] == "comm_msg" and data.get("method") == "update_states":
                     states = data["states"]
-            radio = next(k for k, v in states.items() if v["model_name"] == "RadioButtonsModel")
-            n_options = len(states[radio]["state"]["_options_labels"])
-            status = next(
-                k
-                for k, v in states.items()
-                if v["model_name"] == "HTMLModel" and "ol-save" in v["state"].get("value", "")
-            )
-            index = (
-                states[radio]["state"].get("index") or 0
-            )  # a new round starts where the last ended
-            await asyncio.sleep(random.random() * think)
-            while time.monotonic() < stop_at:
-                index = (index + 1) % n_options
-                start = time.perf_counter()
-                await ws.send(
-                    msg(
-                        "comm_msg",
-                        {
-                            "comm_id": radio,
-                            "data": {
-                                "method": "update",
-                                "state": {"index": index},
-                                "buffer_paths": [],
-                            },
-                        },
-                    )
-                )
-                try:
-                    while True:
-                        reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
-                        content = reply.get("content", {})
-                        data = json.dumps(content.get("data", {}), ensure_ascii=False)
-                        if reply["msg_type"] == "comm_msg" and content.get("comm_id") == status:
-                            if "Sparat" in data:
-                                self.latencies.append(time.perf_counter() - start)
-                                break
-                            if "Kunde inte spara" in data:
-                                self.errors += 1
-                                FAILURES.append(data[:300])
-                                break
-                except TimeoutError:
-                    self.errors += 1
-                    FAILURES.append(f"no reply within 10 s (kernel {self.kernel_id})")
-                await asyncio.sleep(think * (0.5 + random.random()))
+        self.radio = next(k for k, v in states.items() if v["model_name"] == "RadioButtonsModel")
+        self.n_options = len(states[self.radio]["state"]["_options_labels"])
+        self.status = next(
+            k
+            for k, v in states.items()
+            if v["model_name"] == "HTMLModel" and "ol-save" in v["state"].get("value", "")
+        )
+        self.index = states[self.radio]["state"].get("index") or 0
+
+    async def run(self, stop_at: float, think: float) -> None:
+        """Click every ``think`` seconds (on average) and time each click to its "Sparat"."""
+        ws = self.ws
+        await asyncio.sleep(random.random() * think)
+        while time.monotonic() < stop_at:
+            self.index = (self.index + 1) % self.n_options
+            start = time.perf_counter()
+            update = {"method": "update", "state": {"index": self.index}, "buffer_paths": []}
+            await ws.send(msg("comm_msg", {"comm_id": self.radio, "data": update}))
+            try:
+                while True:
+                    reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    content = reply.get("content", {})
+                    data = json.dumps(content.get("data", {}), ensure_ascii=False)
+                    if reply["msg_type"] == "comm_msg" and content.get("comm_id") == self.status:
+                        if "Sparat" in data:
+                            self.latencies.append(time.perf_counter() - start)
+                            break
+                        if "Kunde inte spara" in data:
+                            self.errors += 1
+                            FAILURES.append(data[:300])
+                            break
+            except TimeoutError:
+                self.errors += 1
+                FAILURES.append(f"no reply within 10 s (kernel {self.kernel_id})")
+            await asyncio.sleep(think * (0.5 + random.random()))
+        await ws.close()
 
 
 async def measure(learners: list[Learner], seconds: float, think: float) -> tuple[list[float], int]:
+    """All learners connect (10 at a time), then the steady state is measured."""
     for learner in learners:
         learner.latencies.clear()
         learner.errors = 0
+    gate = asyncio.Semaphore(10)
+    await asyncio.gather(*(learner.connect(gate) for learner in learners))
     stop_at = time.monotonic() + seconds
     await asyncio.gather(*(learner.run(stop_at, think) for learner in learners))
     return [x for learner in learners for x in learner.latencies], sum(
