@@ -202,6 +202,11 @@ class LearnApp(Voila):  # type: ignore[misc]
     def init_settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = super().init_settings()
         settings["omsorgslyft"] = self
+        # every kernel's channels share this context: its default cap of 1023 sockets
+        # would stop the service at about 200 open module pages
+        import zmq
+
+        self.kernel_manager.context.set(zmq.MAX_SOCKETS, 65536)
         return settings
 
     def init_handlers(self) -> list[Any]:
