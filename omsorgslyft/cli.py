@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -96,9 +97,17 @@ def cmd_preview(args: argparse.Namespace) -> int:
             "--show_tracebacks=False",
             f"--Voila.tornado_settings={{'allow_origin': 'http://127.0.0.1:{args.port}'}}",
         ]
+        child = subprocess.Popen(command, env=env)
+
+        def stop(signum: int, _frame: object) -> None:
+            child.terminate()
+
+        signal.signal(signal.SIGTERM, stop)
         try:
-            return subprocess.call(command, env=env)
+            return child.wait()
         except KeyboardInterrupt:
+            child.terminate()
+            child.wait()
             return 0
 
 

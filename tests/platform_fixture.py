@@ -7,6 +7,7 @@ polled until the learn service answers, and stopped (with its services) afterwar
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -165,3 +166,16 @@ def start_platform(
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        _stop_strays(platform.url)
+
+
+def _stop_strays(url: str) -> None:
+    """Anything of ours still serving this platform's port (a proxy the hub left behind)."""
+    import psutil
+
+    port = url.rsplit(":", 1)[1]
+    for p in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(p.info["cmdline"] or [])
+        if "configurable-http-proxy" in cmdline and f"--port {port}" in cmdline:
+            with contextlib.suppress(psutil.Error):
+                p.kill()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -88,6 +91,7 @@ def test_preview_serves_the_module_in_voila(tmp_path: Path) -> None:
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 90
@@ -104,5 +108,8 @@ def test_preview_serves_the_module_in_voila(tmp_path: Path) -> None:
         assert "application/vnd.jupyter.widget-view+json" in page
         assert "Traceback" not in page
     finally:
-        proc.terminate()
+        proc.terminate()  # the command stops its Voilà, and Voilà its kernels
         proc.wait(timeout=30)
+        time.sleep(1)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
