@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+#: what a saved entry is: a graded answer, an exercise answer, a dialogue path, a reflection
+KINDS = ("svar", "ovning", "dialog", "reflektion")
 MAX_REFLECTION_CHARS = 10_000
 
 

@@ -60,9 +60,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"Inget byggdes: {len(exc.diagnostics)} fel.", file=sys.stderr)
         return 1
     for b in built:
-        print(
-            f"{b.module.id}: {b.release.relative_to(grading.parent) if b.release.is_relative_to(grading.parent) else b.release}"
-        )
+        print(f"{b.module.id}: {b.release}")
     print(f"{len(built)} moduler byggda.")
     return 0
 

@@ -406,7 +406,7 @@ class ModuleParser:
         return int(raw)
 
     def _split_body(
-        self, body: list[Group], list_type: str, qid: str
+        self, body: list[Group], list_type: str | None
     ) -> tuple[list[Token], Group | None, Group | None, list[Group]]:
         """prompt tokens, the answer list, the explanation blockquote, anything unexpected."""
         prompt: list[Token] = []
@@ -439,9 +439,10 @@ class ModuleParser:
             QuestionKind.ORDERING: "ordered_list_open",
             QuestionKind.MATCHING: "dl_open",
         }.get(kind, "bullet_list_open")
-        if kind is QuestionKind.TRUE_FALSE:
-            list_type = "-"
-        prompt, answers, explanation, extra = self._split_body(body, list_type, qid)
+        # true/false has no answer list: any list belongs to the statement
+        prompt, answers, explanation, extra = self._split_body(
+            body, None if kind is QuestionKind.TRUE_FALSE else list_type
+        )
         for g in extra:
             self.error(
                 self.line_of(g[0], line),

@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, date, datetime
-from html import escape
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from omsorgslyft.answers import InvalidAnswer, validate_answer
+from omsorgslyft.answers import KINDS, InvalidAnswer, validate_answer
 from omsorgslyft.learn.certificate import certificate_pdf
 from omsorgslyft.learn.grading_client import GradingError
 from omsorgslyft.learn.pages import home_page
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
     from omsorgslyft.learn.app import LearnApp
 
 MAX_API_BODY = 64 * 1024
-KINDS = ("svar", "ovning", "dialog", "reflektion")
 
 
 def add_months(day: date, months: int) -> date:
@@ -237,7 +235,3 @@ class PageApiHandler(web.RequestHandler):
             )
         else:
             self.reply(202, {"status": reply["status"], "id": reply["id"]})
-
-
-def esc(value: object) -> str:
-    return escape(str(value), quote=True)

@@ -80,8 +80,6 @@ result = Table(
     Column("graded_at", DateTime(timezone=True), nullable=False),
 )
 
-MAX_VALUE_BYTES = 20_000
-
 
 def _now() -> datetime:
     return datetime.now(UTC)

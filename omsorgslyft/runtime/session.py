@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-#: what a saved entry is: a graded answer, an exercise answer, a dialogue path or a
-#: private reflection
-KINDS = ("svar", "ovning", "dialog", "reflektion")
+from omsorgslyft.answers import KINDS
 
 
 class Store(Protocol):
