@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("module", help="modulens id eller mapp")
     preview.add_argument("--port", type=int, default=8866)
     preview.set_defaults(func=cmd_preview)
+
+    from omsorgslyft.records.commands import add_parsers
+
+    add_parsers(sub)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Competence records: roster + course requirements + gradebook -> status per employee."""

@@ -1,0 +1,108 @@
+"""The records domain: employees, requirements, graded attempts and competence records.
+
+Frozen dataclasses with no I/O; :mod:`omsorgslyft.records.rules` computes records from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """A competence record's status, in the words HR uses."""
+
+    NOT_STARTED = "ej påbörjad"
+    IN_PROGRESS = "pågår"
+    PASSED = "godkänd"
+    EXPIRING = "förfaller inom 60 dagar"
+    EXPIRED = "förfallen"
+    OVERDUE = "försenad"
+
+
+# the order statuses are listed in (worst first, as HR reads them)
+STATUS_ORDER = (
+    Status.OVERDUE,
+    Status.EXPIRED,
+    Status.EXPIRING,
+    Status.IN_PROGRESS,
+    Status.NOT_STARTED,
+    Status.PASSED,
+)
+# statuses that count as "has valid training" for coverage
+VALID = frozenset({Status.PASSED, Status.EXPIRING})
+EXPIRING_DAYS = 60
+
+
+@dataclass(frozen=True)
+class Employee:
+    """One person in the staff roster (the HR system is the source of truth)."""
+
+    number: str  # anställningsnummer
+    username: str  # the hub login name
+    first_name: str
+    last_name: str
+    email: str
+    unit: str
+    role: str
+    start: date
+    end: date | None = None
+    active: bool = True
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def employed_on(self, day: date) -> bool:
+        return self.active and (self.end is None or self.end >= day)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One module an employee must have, merged over every course that asks for it."""
+
+    module: str
+    due_days: int
+    validity_months: int
+    retake_on_new_version: bool
+    courses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One graded submission of a module's knowledge check."""
+
+    learner: str
+    module: str
+    version: int
+    score: float
+    max_score: float
+    passed: bool
+    graded_at: datetime
+
+
+@dataclass(frozen=True)
+class ModuleVersion:
+    module: str
+    title: str
+    version: int
+    released_on: date  # when this version became the current one
+
+
+@dataclass(frozen=True)
+class CompetenceRecord:
+    """Where one employee stands on one required module on one day."""
+
+    employee: Employee
+    module: str
+    module_title: str
+    courses: tuple[str, ...]
+    status: Status
+    due: date
+    current_version: int
+    attempts: int = 0
+    latest_score: float | None = None  # percent of the latest graded attempt
+    passed_on: date | None = None
+    valid_until: date | None = None
+    passed_version: int | None = None

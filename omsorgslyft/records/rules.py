@@ -1,0 +1,134 @@
+"""Pure rules: which modules an employee needs, and their status on a given day.
+
+No I/O and no clock: ``today`` is always passed in, so every transition is testable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, timedelta
+
+from omsorgslyft.model import Course, NewVersionRule
+from omsorgslyft.records.model import (
+    EXPIRING_DAYS,
+    Attempt,
+    CompetenceRecord,
+    Employee,
+    ModuleVersion,
+    Requirement,
+    Status,
+)
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` plus ``months`` calendar months (31 January + 1 month = 28/29 February)."""
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    for last in (31, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, last))
+        except ValueError:
+            continue
+    raise ValueError(day)  # pragma: no cover - every month has a 28th
+
+
+def requirements_for(employee: Employee, courses: Iterable[Course]) -> dict[str, Requirement]:
+    """The modules ``employee`` needs; where courses overlap the strictest terms win."""
+    out: dict[str, Requirement] = {}
+    for course in courses:
+        if not course.applies_to(employee.role, employee.unit):
+            continue
+        retake = course.new_version == NewVersionRule.RETAKE
+        for module in course.modules:
+            have = out.get(module)
+            if have is None:
+                out[module] = Requirement(
+                    module, course.due_days, course.validity_months, retake, (course.id,)
+                )
+            else:
+                out[module] = Requirement(
+                    module,
+                    min(have.due_days, course.due_days),
+                    min(have.validity_months, course.validity_months),
+                    have.retake_on_new_version or retake,
+                    (*have.courses, course.id),
+                )
+    return out
+
+
+def record(
+    employee: Employee,
+    req: Requirement,
+    version: ModuleVersion,
+    attempts: list[Attempt],
+    started_versions: Iterable[int],
+    today: date,
+) -> CompetenceRecord:
+    """The status of one employee on one required module; ``attempts`` oldest first."""
+    counting = [
+        a
+        for a in attempts
+        if a.passed and (not req.retake_on_new_version or a.version >= version.version)
+    ]
+    due = employee.start + timedelta(days=req.due_days)
+    if req.retake_on_new_version and not counting and any(a.passed for a in attempts):
+        # an older version was passed: the retake is due N days after the new version came
+        due = max(employee.start, version.released_on) + timedelta(days=req.due_days)
+    latest = attempts[-1] if attempts else None
+    base = {
+        "employee": employee,
+        "module": req.module,
+        "module_title": version.title,
+        "courses": req.courses,
+        "due": due,
+        "current_version": version.version,
+        "attempts": len(attempts),
+        "latest_score": (
+            round(100.0 * latest.score / latest.max_score, 1)
+            if latest and latest.max_score
+            else None
+        ),
+    }
+    if counting:
+        best = counting[-1]
+        passed_on = best.graded_at.date()
+        valid_until = add_months(passed_on, req.validity_months)
+        if today > valid_until:
+            status = Status.EXPIRED
+        elif (valid_until - today).days <= EXPIRING_DAYS:
+            status = Status.EXPIRING
+        else:
+            status = Status.PASSED
+        return CompetenceRecord(
+            status=status,
+            passed_on=passed_on,
+            valid_until=valid_until,
+            passed_version=best.version,
+            **base,  # type: ignore[arg-type]
+        )
+    relevant = {a.version for a in attempts} | set(started_versions)
+    if req.retake_on_new_version:
+        relevant = {v for v in relevant if v >= version.version}
+    if today > due:
+        status = Status.OVERDUE
+    elif relevant:
+        status = Status.IN_PROGRESS
+    else:
+        status = Status.NOT_STARTED
+    return CompetenceRecord(status=status, **base)  # type: ignore[arg-type]
+
+
+def records_for(
+    employee: Employee,
+    requirements: Mapping[str, Requirement],
+    versions: Mapping[str, ModuleVersion],
+    attempts: Mapping[str, list[Attempt]],
+    started: Mapping[str, set[int]],
+    today: date,
+) -> list[CompetenceRecord]:
+    """Every record of one employee (modules that are not released yet are left out)."""
+    return [
+        record(employee, req, versions[m], attempts.get(m, []), started.get(m, ()), today)
+        for m, req in requirements.items()
+        if m in versions
+    ]

@@ -1,0 +1,458 @@
+"""The records database (roster, module versions, import log) and read-only sources.
+
+The roster tables are the records service's own. Grades are read, never written, from the
+nbgrader gradebook and the grading service's submission log; "started" comes from the learn
+service's answer table. The reflection table is never touched here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    func,
+    inspect,
+    select,
+)
+
+from omsorgslyft.db import make_engine, upsert
+from omsorgslyft.records.model import Attempt, Employee, ModuleVersion
+
+metadata = MetaData()
+
+employee = Table(
+    "employee",
+    metadata,
+    Column("number", String(200), primary_key=True),
+    Column("username", String(200), nullable=False, unique=True),
+    Column("first_name", String(200), nullable=False),
+    Column("last_name", String(200), nullable=False),
+    Column("email", String(200), nullable=False),
+    Column("unit", String(200), nullable=False, index=True),
+    Column("role", String(200), nullable=False),
+    Column("start", Date, nullable=False),
+    Column("end", Date),
+    Column("active", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("deactivated_at", DateTime(timezone=True)),
+)
+
+roster_import = Table(
+    "roster_import",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+    Column("filename", String(300), nullable=False),
+    Column("imported_by", String(200), nullable=False),
+    Column("added", Integer, nullable=False),
+    Column("changed", Integer, nullable=False),
+    Column("deactivated", Integer, nullable=False),
+    Column("reactivated", Integer, nullable=False),
+    Column("unchanged", Integer, nullable=False),
+)
+
+module_version = Table(
+    "module_version",
+    metadata,
+    Column("module", String(100), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("title", String(300), nullable=False),
+    Column("released_on", Date, nullable=False),
+)
+
+erasure = Table(
+    "erasure",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("done_at", DateTime(timezone=True), nullable=False),
+    Column("pseudonym", String(200), nullable=False),
+    Column("mode", String(30), nullable=False),
+    Column("done_by", String(200), nullable=False),
+)
+
+# -- nbgrader's gradebook: only the columns read here (never created or written) ----------
+gradebook = MetaData()
+gb_assignment = Table(
+    "assignment", gradebook, Column("id", String(32), primary_key=True), Column("name", String)
+)
+gb_submitted = Table(
+    "submitted_assignment",
+    gradebook,
+    Column("id", String(32), primary_key=True),
+    Column("assignment_id", String(32), ForeignKey("assignment.id")),
+    Column("student_id", String(128)),
+    Column("timestamp", DateTime),
+)
+gb_notebook = Table(
+    "submitted_notebook",
+    gradebook,
+    Column("id", String(32), primary_key=True),
+    Column("assignment_id", String(32), ForeignKey("submitted_assignment.id")),
+)
+gb_grade = Table(
+    "grade",
+    gradebook,
+    Column("id", String(32), primary_key=True),
+    Column("notebook_id", String(32), ForeignKey("submitted_notebook.id")),
+    Column("cell_id", String(32), ForeignKey("grade_cells.id")),
+    Column("auto_score", Float),
+    Column("manual_score", Float),
+    Column("extra_credit", Float),
+)
+gb_grade_cell = Table(
+    "grade_cells",
+    gradebook,
+    Column("id", String(32), primary_key=True),
+    Column("max_score", Float),
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _employee(row: Any) -> Employee:
+    return Employee(
+        number=row.number,
+        username=row.username,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        email=row.email,
+        unit=row.unit,
+        role=row.role,
+        start=row.start,
+        end=row.end,
+        active=row.active,
+    )
+
+
+FIELDS = ("username", "first_name", "last_name", "email", "unit", "role", "start", "end")
+
+
+@dataclass
+class ImportPlan:
+    """What an import would change (a dry run shows it; applying it makes it so)."""
+
+    added: list[Employee] = field(default_factory=list)
+    changed: list[tuple[Employee, Employee]] = field(default_factory=list)  # (before, after)
+    deactivated: list[Employee] = field(default_factory=list)
+    reactivated: list[Employee] = field(default_factory=list)
+    unchanged: int = 0
+    conflicts: list[str] = field(default_factory=list)
+
+    @property
+    def changes(self) -> int:
+        return len(self.added) + len(self.changed) + len(self.deactivated) + len(self.reactivated)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.added)} nya, {len(self.changed)} ändrade, "
+            f"{len(self.deactivated)} avslutade, {len(self.reactivated)} återaktiverade, "
+            f"{self.unchanged} oförändrade"
+        )
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where the read-only inputs live (each may be a different database)."""
+
+    submissions_url: str
+    gradebook_url: str = ""
+    answers_url: str = ""
+
+
+class RecordsStore:
+    def __init__(self, url: str, sources: Sources | None = None) -> None:
+        self.engine: Engine = make_engine(url)
+        metadata.create_all(self.engine)
+        self.sources = sources
+        self._engines: dict[str, Engine] = {url: self.engine}
+
+    def source(self, url: str) -> Engine | None:
+        """A read-only engine for a source database; None while it does not exist yet."""
+        if url not in self._engines:
+            if url.startswith("sqlite:///"):
+                path = Path(url.removeprefix("sqlite:///"))
+                if not path.is_file():
+                    return None
+                self._engines[url] = create_engine(
+                    f"sqlite:///file:{path}?mode=ro&uri=true",
+                    connect_args={"timeout": 30, "check_same_thread": False},
+                )
+            else:
+                self._engines[url] = make_engine(url)
+        engine = self._engines[url]
+        return engine if _has_table(engine, url) else None
+
+    def dispose(self) -> None:
+        for engine in self._engines.values():
+            engine.dispose()
+
+    # -- roster -------------------------------------------------------------------------
+    def employees(self, include_inactive: bool = True) -> list[Employee]:
+        query = select(employee).order_by(employee.c.unit, employee.c.last_name)
+        if not include_inactive:
+            query = query.where(employee.c.active.is_(True))
+        with self.engine.connect() as conn:
+            return [_employee(r) for r in conn.execute(query)]
+
+    def employee_by_username(self, username: str) -> Employee | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(employee).where(employee.c.username == username)).first()
+        return _employee(row) if row else None
+
+    def employee_by_number(self, number: str) -> Employee | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(employee).where(employee.c.number == number)).first()
+        return _employee(row) if row else None
+
+    def plan_import(self, incoming: Iterable[Employee]) -> ImportPlan:
+        current = {e.number: e for e in self.employees()}
+        by_username = {e.username: e.number for e in current.values()}
+        plan = ImportPlan()
+        seen: set[str] = set()
+        for new in incoming:
+            seen.add(new.number)
+            other = by_username.get(new.username)
+            if other is not None and other != new.number:
+                plan.conflicts.append(
+                    f"Användarnamnet ”{new.username}” (anställningsnummer {new.number}) "
+                    f"tillhör redan anställningsnummer {other}."
+                )
+            old = current.get(new.number)
+            if old is None:
+                plan.added.append(new)
+            elif not old.active:
+                plan.reactivated.append(new)
+            elif any(getattr(old, f) != getattr(new, f) for f in FIELDS):
+                plan.changed.append((old, new))
+            else:
+                plan.unchanged += 1
+        plan.deactivated = [e for n, e in current.items() if n not in seen and e.active]
+        return plan
+
+    def apply_import(self, plan: ImportPlan, filename: str, by: str) -> None:
+        """Make ``plan`` so, in one transaction (an import is all or nothing)."""
+        if plan.conflicts:
+            raise ValueError("\n".join(plan.conflicts))
+        now = _now()
+        with self.engine.begin() as conn:
+            for e in plan.deactivated:
+                conn.execute(
+                    employee.update()
+                    .where(employee.c.number == e.number)
+                    .values(active=False, deactivated_at=now, updated_at=now)
+                )
+            for e in [*plan.added, *plan.reactivated, *(new for _, new in plan.changed)]:
+                upsert(
+                    conn,
+                    employee,
+                    {
+                        "number": e.number,
+                        **{f: getattr(e, f) for f in FIELDS},
+                        "active": True,
+                        "updated_at": now,
+                        "deactivated_at": None,
+                    },
+                    ["number"],
+                )
+            conn.execute(
+                roster_import.insert().values(
+                    imported_at=now,
+                    filename=filename[:300],
+                    imported_by=by,
+                    added=len(plan.added),
+                    changed=len(plan.changed),
+                    deactivated=len(plan.deactivated),
+                    reactivated=len(plan.reactivated),
+                    unchanged=plan.unchanged,
+                )
+            )
+
+    def imports(self, limit: int = 10) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(roster_import).order_by(roster_import.c.id.desc()).limit(limit)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    # -- module versions ----------------------------------------------------------------
+    def note_versions(self, current: Iterable[tuple[str, str, int]], today: date) -> None:
+        """Remember the day each (module, title, version) was first seen as current."""
+        with self.engine.begin() as conn:
+            known = {(r.module, r.version) for r in conn.execute(select(module_version))}
+            for module, title, version in current:
+                if (module, version) not in known:
+                    conn.execute(
+                        module_version.insert().values(
+                            module=module, version=version, title=title, released_on=today
+                        )
+                    )
+
+    def versions(self) -> dict[str, ModuleVersion]:
+        """The current (highest) version of each module."""
+        out: dict[str, ModuleVersion] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(select(module_version).order_by(module_version.c.version)):
+                out[r.module] = ModuleVersion(r.module, r.title, r.version, r.released_on)
+        return out
+
+    # -- read-only sources --------------------------------------------------------------
+    def attempts(
+        self, pass_marks: dict[str, int], learner: str | None = None
+    ) -> dict[tuple[str, str], list[Attempt]]:
+        """Every graded attempt per (learner, module), oldest first.
+
+        History and versions come from the submission log; the score of the attempt the
+        gradebook holds (the latest, including any manual grading in formgrader) comes from
+        the gradebook. Passed means the score reaches the module's pass mark.
+        """
+        from omsorgslyft.grading.submissions import DONE, submission
+
+        assert self.sources is not None
+        query = select(
+            submission.c.learner,
+            submission.c.module,
+            submission.c.version,
+            submission.c.score,
+            submission.c.max_score,
+            submission.c.received_at,
+            submission.c.graded_at,
+        ).where(submission.c.status == DONE)
+        if learner is not None:
+            query = query.where(submission.c.learner == learner)
+        out: dict[tuple[str, str], list[Attempt]] = defaultdict(list)
+        received: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+        source = self.source(self.sources.submissions_url)
+        if source is None:
+            return out
+        with source.connect() as conn:
+            rows = conn.execute(query.order_by(submission.c.graded_at)).all()
+        for r in rows:
+            key = (r.learner, r.module)
+            out[key].append(
+                Attempt(
+                    r.learner,
+                    r.module,
+                    r.version,
+                    r.score or 0.0,
+                    r.max_score or 0.0,
+                    False,
+                    r.graded_at,
+                )
+            )
+            received[key].append(r.received_at)
+        if self.sources.gradebook_url:
+            for (student, module), (stamp, score, max_score) in self.gradebook_scores(
+                learner
+            ).items():
+                stamps = received.get((student, module))
+                if not stamps:
+                    continue
+                # the gradebook holds the submission whose received time is its timestamp
+                for i in range(len(stamps) - 1, -1, -1):
+                    if _same_moment(stamps[i], stamp):
+                        out[(student, module)][i] = replace(
+                            out[(student, module)][i], score=score, max_score=max_score
+                        )
+                        break
+        for key, attempts in out.items():
+            mark = pass_marks.get(key[1], 100)
+            out[key] = [
+                replace(a, passed=bool(a.max_score) and 100.0 * a.score / a.max_score >= mark)
+                for a in attempts
+            ]
+        return out
+
+    def gradebook_scores(
+        self, learner: str | None = None
+    ) -> dict[tuple[str, str], tuple[datetime, float, float]]:
+        """(student, assignment) -> (timestamp, score, max score) from nbgrader's gradebook."""
+        assert self.sources is not None
+        score = func.sum(
+            func.coalesce(gb_grade.c.manual_score, gb_grade.c.auto_score, 0.0)
+            + func.coalesce(gb_grade.c.extra_credit, 0.0)
+        )
+        query = (
+            select(
+                gb_submitted.c.student_id,
+                gb_assignment.c.name,
+                gb_submitted.c.timestamp,
+                score.label("score"),
+                func.sum(gb_grade_cell.c.max_score).label("max_score"),
+            )
+            .select_from(
+                gb_submitted.join(gb_assignment, gb_assignment.c.id == gb_submitted.c.assignment_id)
+                .join(gb_notebook, gb_notebook.c.assignment_id == gb_submitted.c.id)
+                .join(gb_grade, gb_grade.c.notebook_id == gb_notebook.c.id)
+                .join(gb_grade_cell, gb_grade_cell.c.id == gb_grade.c.cell_id)
+            )
+            .group_by(gb_submitted.c.id, gb_submitted.c.student_id, gb_assignment.c.name)
+        )
+        if learner is not None:
+            query = query.where(gb_submitted.c.student_id == learner)
+        source = self.source(self.sources.gradebook_url)
+        if source is None:
+            return {}
+        with source.connect() as conn:
+            return {
+                (r.student_id, r.name): (r.timestamp, float(r.score), float(r.max_score or 0))
+                for r in conn.execute(query)
+            }
+
+    def started(self, learner: str | None = None) -> dict[tuple[str, str], set[int]]:
+        """(learner, module) -> versions with saved answers (never reflections)."""
+        from omsorgslyft.learn.store import answer
+
+        out: dict[tuple[str, str], set[int]] = defaultdict(set)
+        if self.sources is None or not self.sources.answers_url:
+            return out
+        query = select(answer.c.learner, answer.c.module, answer.c.version).distinct()
+        if learner is not None:
+            query = query.where(answer.c.learner == learner)
+        source = self.source(self.sources.answers_url)
+        if source is None:
+            return out
+        with source.connect() as conn:
+            for r in conn.execute(query):
+                out[(r.learner, r.module)].add(r.version)
+        return out
+
+
+_TABLES: dict[str, str] = {}
+
+
+def _has_table(engine: Engine, url: str) -> bool:
+    """Whether the source at ``url`` has been created by its owner yet (asked once)."""
+    if url in _TABLES:
+        return True
+    names = set(inspect(engine).get_table_names())
+    if names & {"submission", "grade", "answer"}:
+        _TABLES[url] = "yes"
+        return True
+    return False
+
+
+def _same_moment(a: datetime, b: datetime | None) -> bool:
+    if b is None:
+        return False
+    a = a.replace(tzinfo=None) if a.tzinfo is None else a.astimezone(UTC).replace(tzinfo=None)
+    b = b.replace(tzinfo=None) if b.tzinfo is None else b.astimezone(UTC).replace(tzinfo=None)
+    return abs((a - b).total_seconds()) < 1.0
