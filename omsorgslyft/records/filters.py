@@ -27,6 +27,10 @@ class Filters:
             status=get.get("status", "")[:40],
         )
 
+    @staticmethod
+    def query_keys() -> tuple[str, ...]:
+        return ("enhet", "befattning", "modul", "status")
+
     def apply(self, records: Sequence[CompetenceRecord]) -> list[CompetenceRecord]:
         return [
             r
