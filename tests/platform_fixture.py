@@ -53,6 +53,7 @@ class Platform:
     learn_port: int
     grading_port: int
     pid: int = 0
+    records_port: int = 0
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, follow_redirects=False, timeout=60)
@@ -78,6 +79,7 @@ apply(c, HubSettings(
     project_root=Path({project!r}),
     data_dir=Path({data!r}),
     port={port}, hub_port={hub_port}, learn_port={learn_port}, grading_port={grading_port},
+    records_port={records_port},
     proxy_command=({chp!r},),
     kernel_idle_minutes={idle}, kernel_cull_interval=3,
 ))
@@ -85,7 +87,7 @@ c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api}"
 """
 
 
-def make_project(tmp: Path, module_dirs: list[Path]) -> Path:
+def make_project(tmp: Path, module_dirs: list[Path], courses: dict[str, str] | None = None) -> Path:
     project = tmp / "project"
     for folder in module_dirs:
         shutil.copytree(folder, project / "modules" / folder.name)
@@ -93,6 +95,8 @@ def make_project(tmp: Path, module_dirs: list[Path]) -> Path:
         ROOT / "hub_config" / "templates", project / "hub_config" / "templates", dirs_exist_ok=True
     )
     (project / "courses").mkdir(parents=True, exist_ok=True)
+    for name, text in (courses or {}).items():
+        (project / "courses" / f"{name}.toml").write_text(text, encoding="utf-8")
     (project / "grading").mkdir()
     shutil.copy(ROOT / "grading" / "nbgrader_config.py", project / "grading" / "nbgrader_config.py")
     build_modules([project / "modules"], project, project / "grading")
@@ -100,14 +104,39 @@ def make_project(tmp: Path, module_dirs: list[Path]) -> Path:
 
 
 def start_platform(
-    tmp: Path, module_dirs: list[Path], idle_minutes: float = 0.2, extra_config: str = ""
+    tmp: Path,
+    module_dirs: list[Path],
+    idle_minutes: float = 0.2,
+    extra_config: str = "",
+    courses: dict[str, str] | None = None,
+    roster: Path | None = None,
 ) -> Iterator[Platform]:
-    project = make_project(tmp, module_dirs)
+    project = make_project(tmp, module_dirs, courses)
     data = tmp / "var"
     data.mkdir()
+    if roster is not None:
+        subprocess.run(
+            [
+                str(Path(sys.executable).parent / "omsorgslyft"),
+                f"--root={project}",
+                "roster",
+                "import",
+                str(roster),
+                f"--db-url=sqlite:///{data / 'records.db'}",
+            ],
+            check=True,
+            capture_output=True,
+        )
     ports = {
         name: free_port()
-        for name in ("port", "hub_port", "learn_port", "grading_port", "proxy_api")
+        for name in (
+            "port",
+            "hub_port",
+            "learn_port",
+            "grading_port",
+            "records_port",
+            "proxy_api",
+        )
     }
     config = tmp / "jupyterhub_config.py"
     config.write_text(
@@ -137,6 +166,7 @@ def start_platform(
         ports["learn_port"],
         ports["grading_port"],
         proc.pid,
+        ports["records_port"],
     )
     try:
         deadline = time.monotonic() + 120
@@ -149,7 +179,15 @@ def start_platform(
                     f"http://127.0.0.1:{ports['grading_port']}/services/grading/api/submissions/x",
                     timeout=5,
                 )
-                if learn.status_code in (302, 200) and grading.status_code == 401:
+                records = httpx.get(
+                    f"http://127.0.0.1:{ports['records_port']}/services/records/api/records",
+                    timeout=5,
+                )
+                if (
+                    learn.status_code in (302, 200)
+                    and grading.status_code == 401
+                    and records.status_code in (302, 403)
+                ):
                     break
             except httpx.HTTPError:
                 pass

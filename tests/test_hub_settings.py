@@ -9,8 +9,11 @@ from jupyterhub.app import JupyterHub
 from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
 from traitlets.config import Config
 
+from omsorgslyft.hub.gate import RosterGate
 from omsorgslyft.hub.settings import (
     HR_SCOPE,
+    OWN_RECORDS_SCOPE,
+    STATS_SCOPE,
     SUBMIT_SCOPE,
     EntraSettings,
     HubSettings,
@@ -44,7 +47,11 @@ def test_demo_configuration() -> None:
     assert auth.user_password == "omsorg-demo-2026"
     assert {"anna", "bengt", "cecilia", "david", "tove", "hanna"} <= auth.allowed_users
     assert c.JupyterHub.load_groups["utbildare"]["users"] == ["tove"]
-    assert "anna" in c.JupyterHub.load_groups["enhet:hemtjanst-norr"]["users"]
+    # units and roles come from the roster (the records service syncs them), not config
+    assert not any(g.startswith("enhet:") for g in c.JupyterHub.load_groups)
+    gate = c.Authenticator.post_auth_hook
+    assert isinstance(gate, RosterGate)
+    assert gate.records_url == "sqlite:////var/lib/omsorgslyft/records.db"
 
 
 def test_learners_cannot_run_servers_or_reach_hr() -> None:
@@ -55,6 +62,16 @@ def test_learners_cannot_run_servers_or_reach_hr() -> None:
     )
     assert "access:services!service=learn" in learner
     assert HR_SCOPE not in learner and SUBMIT_SCOPE not in learner
+    assert "access:services!service=records" not in learner
+    assert OWN_RECORDS_SCOPE not in learner
+    hr = r["hr-personal"]
+    assert r["hr-personal"]["users"] == ["admin"]  # admins hold the HR scope too
+    assert "access:services!service=records" in hr["scopes"]  # type: ignore[operator]
+    assert STATS_SCOPE in r["utbildare"]["scopes"] and HR_SCOPE not in r["utbildare"]["scopes"]  # type: ignore[operator]
+    assert OWN_RECORDS_SCOPE in r["learn-service"]["scopes"]  # type: ignore[operator]
+    assert HR_SCOPE not in r["learn-service"]["scopes"]  # type: ignore[operator]
+    assert r["records-service"]["services"] == ["records"]
+    assert "admin:users" not in r["records-service"]["scopes"]  # type: ignore[operator]
     assert "self" in r["utbildare"]["scopes"]  # type: ignore[operator]
     assert HR_SCOPE in r["hr-personal"]["scopes"]  # type: ignore[operator]
     assert (
@@ -72,6 +89,15 @@ def test_services_and_trainer_servers() -> None:
         in services["learn"]["command"]
     )
     assert "--course-dir=/srv/omsorgslyft/grading" in services["grading"]["command"]
+    assert (
+        "--LearnApp.records_url=http://127.0.0.1:8103/services/records/"
+        in services["learn"]["command"]
+    )
+    records = services["records"]
+    assert records["url"] == "http://127.0.0.1:8103"
+    assert "--answers-url=postgresql+psycopg://db/learn" in records["command"]
+    assert "--db-url=sqlite:////var/lib/omsorgslyft/records.db" in records["command"]
+    assert set(records["oauth_client_allowed_scopes"]) == {HR_SCOPE, STATS_SCOPE}
     assert c.Spawner.notebook_dir == "/srv/omsorgslyft/grading"
     assert c.Spawner.default_url == "/lab"
 
@@ -79,8 +105,8 @@ def test_services_and_trainer_servers() -> None:
 def test_the_hub_accepts_the_configuration() -> None:
     hub = JupyterHub(config=configured())
     assert hub.default_url == "/services/learn/"
-    assert set(hub.custom_scopes) == {SUBMIT_SCOPE, HR_SCOPE, "custom:omsorgslyft:statistics"}
-    assert [s["name"] for s in hub.services] == ["learn", "grading"]
+    assert set(hub.custom_scopes) == {SUBMIT_SCOPE, HR_SCOPE, STATS_SCOPE, OWN_RECORDS_SCOPE}
+    assert [s["name"] for s in hub.services] == ["learn", "grading", "records"]
 
 
 def test_entra_id_login() -> None:
@@ -101,6 +127,8 @@ def test_entra_id_login() -> None:
     assert entra.tenant_id in auth.authorize_url and entra.tenant_id in auth.token_url
     assert auth.oauth_callback_url == entra.callback_url
     assert auth.allowed_groups == {"omsorg-personal"} and auth.manage_groups
+    # JupyterHub refuses load_groups beside an authenticator that manages groups
+    assert "load_groups" not in c.JupyterHub
 
 
 def test_ldap_login() -> None:
@@ -123,3 +151,34 @@ def test_missing_provider_settings_are_an_error() -> None:
         configured(login="entra")
     with pytest.raises(ValueError, match="ldap"):
         configured(login="ldap")
+
+
+def test_the_roster_gate_closes_leavers_only(tmp_path: Path) -> None:
+    from datetime import date, timedelta
+
+    from tornado import web
+
+    from omsorgslyft.records.model import Employee
+    from omsorgslyft.records.store import RecordsStore
+
+    url = f"sqlite:///{tmp_path / 'records.db'}"
+    gate = RosterGate(url)
+    assert gate(None, None, {"name": "anna"}) == {"name": "anna"}  # no roster yet
+    store = RecordsStore(url)
+    today = date.today()
+
+    def person(number: str, name: str, end: date | None = None) -> Employee:
+        return Employee(
+            number, name, name, "E", f"{name}@x.se", "Enhet", "roll", date(2020, 1, 1), end
+        )
+
+    anna, bengt = person("1", "anna"), person("2", "bengt", today - timedelta(days=1))
+    store.apply_import(store.plan_import([anna, bengt, person("3", "cia")]), "a.csv", "test")
+    store.apply_import(store.plan_import([anna, bengt]), "b.csv", "test")
+    assert gate(None, None, {"name": "anna"}) == {"name": "anna"}
+    assert gate(None, None, {"name": "tove"}) == {"name": "tove"}  # not in the roster
+    for leaver in ("bengt", "cia"):  # ended yesterday; dropped from the roster
+        with pytest.raises(web.HTTPError) as exc:
+            gate(None, None, {"name": leaver})
+        assert exc.value.status_code == 403
+    store.dispose()

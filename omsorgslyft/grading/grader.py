@@ -15,7 +15,7 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,13 @@ from omsorgslyft.model import Module, QuestionKind
 log = logging.getLogger("omsorgslyft.grading")
 
 
+RENEW_AFTER = timedelta(days=30)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 class Rejected(Exception):
     """A submission that cannot be accepted (HTTP status and a Swedish message)."""
 
@@ -42,8 +49,14 @@ class Rejected(Exception):
 class GradingCore:
     """The course, the modules and the submission log; used by the service and its workers."""
 
-    def __init__(self, course_dir: Path, modules_dir: Path, submissions: SubmissionLog) -> None:
-        self.course = Course(course_dir)
+    def __init__(
+        self,
+        course_dir: Path,
+        modules_dir: Path,
+        submissions: SubmissionLog,
+        gradebook_url: str = "",
+    ) -> None:
+        self.course = Course(course_dir, gradebook_url or None)
         modules, problems = load_modules([modules_dir], modules_dir.parent)
         if problems:
             raise RuntimeError("\n".join(map(str, problems)))
@@ -91,8 +104,18 @@ class GradingCore:
         return sub, new
 
     def has_passed(self, learner: str, module: Module) -> bool:
+        """Passed this version recently: a new attempt would change nothing.
+
+        After ``RENEW_AFTER`` a pass may be renewed (its validity runs out in time, and the
+        courses decide how long it holds); a renewal that fails does not undo the pass.
+        """
+        recent = datetime.now(UTC) - RENEW_AFTER
         return any(
-            s.status == DONE and s.version == module.version and s.result and s.result.get("passed")
+            s.status == DONE
+            and s.version == module.version
+            and s.result
+            and s.result.get("passed")
+            and _aware(s.received_at) > recent
             for s in self.log.for_learner(learner)
             if s.module == module.id
         )
@@ -163,10 +186,10 @@ class GradingCore:
 _WORKER: GradingCore | None = None
 
 
-def _worker_start(course_dir: str, modules_dir: str, db_url: str) -> None:
+def _worker_start(course_dir: str, modules_dir: str, db_url: str, gradebook_url: str) -> None:
     global _WORKER
     os.environ["OMSORGSLYFT_GRADING"] = "1"  # page kernels skip building widgets
-    _WORKER = GradingCore(Path(course_dir), Path(modules_dir), SubmissionLog(db_url))
+    _WORKER = GradingCore(Path(course_dir), Path(modules_dir), SubmissionLog(db_url), gradebook_url)
 
 
 def _worker_ready() -> int:
@@ -181,13 +204,20 @@ def _worker_grade(sid: str) -> None:
 class Grader:
     """Schedules accepted submissions on a pool of worker processes."""
 
-    def __init__(self, course_dir: Path, modules_dir: Path, db_url: str, workers: int = 2) -> None:
-        self.core = GradingCore(course_dir, modules_dir, SubmissionLog(db_url))
+    def __init__(
+        self,
+        course_dir: Path,
+        modules_dir: Path,
+        db_url: str,
+        workers: int = 2,
+        gradebook_url: str = "",
+    ) -> None:
+        self.core = GradingCore(course_dir, modules_dir, SubmissionLog(db_url), gradebook_url)
         self.pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_start,
-            initargs=(str(course_dir), str(modules_dir), db_url),
+            initargs=(str(course_dir), str(modules_dir), db_url, gradebook_url),
         )
         self.workers = workers
         self.listeners: list[Callable[[Submission], None]] = []

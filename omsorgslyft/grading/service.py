@@ -146,7 +146,13 @@ async def serve(args: argparse.Namespace) -> None:
     )
     course_dir = Path(args.course_dir).resolve()
     db_url = args.db_url or f"sqlite:///{course_dir / 'submissions.db'}"
-    grader = Grader(course_dir, Path(args.modules_dir).resolve(), db_url, workers=args.workers)
+    grader = Grader(
+        course_dir,
+        Path(args.modules_dir).resolve(),
+        db_url,
+        workers=args.workers,
+        gradebook_url=args.gradebook_url,
+    )
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/grading/")
     app = make_app(grader, prefix, HubAuth())
     await grader.start()
@@ -163,7 +169,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Omsorgslyft grading service")
     parser.add_argument("--course-dir", required=True)
     parser.add_argument("--modules-dir", required=True)
-    parser.add_argument("--db-url", default="")
+    parser.add_argument("--db-url", default="", help="the submission log (default: SQLite)")
+    parser.add_argument(
+        "--gradebook-url", default="", help="nbgrader's gradebook (default: SQLite in the course)"
+    )
     parser.add_argument("--port", type=int, default=8102)
     parser.add_argument("--workers", type=int, default=2, help="autograde worker processes")
     asyncio.run(serve(parser.parse_args(argv)))

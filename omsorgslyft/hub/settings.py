@@ -14,11 +14,14 @@ from typing import Any, Literal
 
 from traitlets.config import Config
 
+from omsorgslyft.hub.gate import RosterGate
+
 Login = Literal["demo", "entra", "ldap"]
 
 SUBMIT_SCOPE = "custom:omsorgslyft:submit"
 HR_SCOPE = "custom:omsorgslyft:hr"
 STATS_SCOPE = "custom:omsorgslyft:statistics"
+OWN_RECORDS_SCOPE = "custom:omsorgslyft:own-records"
 
 TRAINERS = "utbildare"
 HR = "hr"
@@ -30,11 +33,12 @@ class DemoUser:
     groups: tuple[str, ...] = ()
 
 
+# units and roles (groups "enhet:…", "befattning:…") come from the roster, not from here
 DEMO_USERS = (
-    DemoUser("anna", ("enhet:hemtjanst-norr", "befattning:underskoterska")),
-    DemoUser("bengt", ("enhet:hemtjanst-norr", "befattning:vardbitrade")),
-    DemoUser("cecilia", ("enhet:bjorkbacken", "befattning:underskoterska")),
-    DemoUser("david", ("enhet:bjorkbacken", "befattning:underskoterska")),
+    DemoUser("anna"),
+    DemoUser("bengt"),
+    DemoUser("cecilia"),
+    DemoUser("david"),
     DemoUser("tove", (TRAINERS,)),
     DemoUser("hanna", (HR,)),
 )
@@ -75,8 +79,12 @@ class HubSettings:
     demo_users: tuple[DemoUser, ...] = DEMO_USERS
     admin_users: tuple[str, ...] = ("admin",)
     hub_db_url: str = ""
-    store_url: str = ""
-    gradebook_url: str = ""
+    records_port: int = 8103
+    store_url: str = ""  # the learn service's answer store
+    submissions_url: str = ""  # the grading service's submission log
+    gradebook_url: str = ""  # nbgrader's gradebook
+    records_url: str = ""  # roster, module versions, import log
+    retention_months: int = 24
     python: str = field(default_factory=lambda: sys.executable)
     proxy_command: tuple[str, ...] = ()
     entra: EntraSettings | None = None
@@ -95,6 +103,10 @@ class HubSettings:
 
 def _sqlite(path: Path) -> str:
     return f"sqlite:///{path}"
+
+
+def records_url(s: HubSettings) -> str:
+    return s.records_url or _sqlite(s.data_dir / "records.db")
 
 
 def _login(c: Config, s: HubSettings) -> None:
@@ -136,6 +148,8 @@ def _login(c: Config, s: HubSettings) -> None:
     else:  # pragma: no cover - Literal type
         raise ValueError(s.login)
     c.Authenticator.admin_users = set(s.admin_users)
+    # people who have left (per the roster) cannot log in; their records are kept
+    c.Authenticator.post_auth_hook = RosterGate(records_url(s))
 
 
 def _roles(c: Config, s: HubSettings) -> None:
@@ -145,6 +159,9 @@ def _roles(c: Config, s: HubSettings) -> None:
         },
         HR_SCOPE: {"description": "Se och exportera kompetensregistret (HR och enhetschefer)."},
         STATS_SCOPE: {"description": "Se frågestatistik för moduler (utbildare)."},
+        OWN_RECORDS_SCOPE: {
+            "description": "Läsa en medarbetares egna kompetensposter (learn-tjänsten)."
+        },
     }
     learner_scopes = [
         "read:users:name!user",
@@ -159,20 +176,45 @@ def _roles(c: Config, s: HubSettings) -> None:
             "name": "utbildare",
             "description": "Utbildare: egna JupyterLab-servrar med nbgraders formgrader",
             "groups": [TRAINERS],
-            "scopes": ["self", STATS_SCOPE, "access:services!service=learn"],
+            "scopes": [
+                "self",
+                STATS_SCOPE,
+                "access:services!service=learn",
+                "access:services!service=records",
+            ],
         },
         {
             "name": "hr-personal",
             "description": "HR och enhetschefer: kompetensregistret",
             "groups": [HR],
-            "scopes": [HR_SCOPE, "read:users", "read:groups", *learner_scopes],
+            # admins hold the HR scope too (custom scopes are not part of the admin role)
+            "users": sorted(s.admin_users),
+            "scopes": [
+                HR_SCOPE,
+                "access:services!service=records",
+                "read:users",
+                "read:groups",
+                *learner_scopes,
+            ],
         },
         {
             "name": "learn-service",
             "services": ["learn"],
-            "scopes": [SUBMIT_SCOPE, "access:services!service=grading", "read:users:groups"],
+            "scopes": [
+                SUBMIT_SCOPE,
+                OWN_RECORDS_SCOPE,
+                "access:services!service=grading",
+                "access:services!service=records",
+                "read:users:groups",
+            ],
         },
         {"name": "grading-service", "services": ["grading"], "scopes": ["read:users:name"]},
+        {
+            # units and roles from the roster become groups; leavers are logged out
+            "name": "records-service",
+            "services": ["records"],
+            "scopes": ["admin:groups", "list:users", "read:users:name", "delete:users"],
+        },
     ]
     groups: dict[str, dict[str, Any]] = {}
     if s.login == "demo":
@@ -181,7 +223,10 @@ def _roles(c: Config, s: HubSettings) -> None:
                 groups.setdefault(group, {"users": []})["users"].append(user.name)
     groups.setdefault(TRAINERS, {"users": []})
     groups.setdefault(HR, {"users": []})
-    c.JupyterHub.load_groups = groups
+    if s.login != "entra":
+        # with Entra ID the authenticator manages groups (manage_groups), and JupyterHub
+        # refuses load_groups beside it: name the Entra groups "utbildare" and "hr"
+        c.JupyterHub.load_groups = groups
 
 
 def _services(c: Config, s: HubSettings) -> None:
@@ -199,6 +244,7 @@ def _services(c: Config, s: HubSettings) -> None:
                 f"--LearnApp.courses_dir={root / 'courses'}",
                 f"--LearnApp.store_url={store_url}",
                 f"--LearnApp.grading_url=http://127.0.0.1:{s.grading_port}/services/grading/",
+                f"--LearnApp.records_url=http://127.0.0.1:{s.records_port}/services/records/",
                 f"--LearnApp.kernel_idle_minutes={s.kernel_idle_minutes}",
                 f"--LearnApp.kernel_cull_interval={s.kernel_cull_interval}",
                 "--no-browser",
@@ -217,10 +263,33 @@ def _services(c: Config, s: HubSettings) -> None:
                 "omsorgslyft.grading.service",
                 f"--course-dir={s.grading_dir}",
                 f"--modules-dir={root / 'modules'}",
-                *([f"--db-url={s.gradebook_url}"] if s.gradebook_url else []),
+                *([f"--db-url={s.submissions_url}"] if s.submissions_url else []),
+                *([f"--gradebook-url={s.gradebook_url}"] if s.gradebook_url else []),
             ],
             "display": False,
             "oauth_client_allowed_scopes": [],
+            "environment": {"PATH": f"{s.bin_dir}:/usr/bin:/bin"},
+        },
+        {
+            "name": "records",
+            "url": f"http://127.0.0.1:{s.records_port}",
+            "command": [
+                s.python,
+                "-m",
+                "omsorgslyft.records.service",
+                f"--root={root}",
+                f"--db-url={records_url(s)}",
+                f"--submissions-url={s.submissions_url or _sqlite(s.grading_dir / 'submissions.db')}",
+                f"--gradebook-url={s.gradebook_url or _sqlite(s.grading_dir / 'gradebook.db')}",
+                f"--answers-url={store_url}",
+                f"--retention-months={s.retention_months}",
+            ],
+            "oauth_no_confirm": True,
+            # the records pages ask the hub for exactly these; a user's token gets the ones
+            # the user holds
+            "oauth_client_allowed_scopes": [HR_SCOPE, STATS_SCOPE],
+            "display": True,
+            "info": {"sv": "Kompetensregister"},
             "environment": {"PATH": f"{s.bin_dir}:/usr/bin:/bin"},
         },
     ]

@@ -31,7 +31,7 @@ from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from voila.tornado.treehandler import TornadoVoilaTreeHandler
 
 from omsorgslyft.learn.catalog import Catalog
-from omsorgslyft.learn.grading_client import GradingClient
+from omsorgslyft.learn.grading_client import GradingClient, ServiceClient
 from omsorgslyft.learn.store import AnswerStore
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -116,6 +116,11 @@ class LearnApp(Voila):  # type: ignore[misc]
     grading_url = Unicode(
         "http://127.0.0.1:8102/services/grading/", help="Base URL of the grading service API."
     ).tag(config=True)
+    records_url = Unicode(
+        "",
+        help="Base URL of the records service API (Mina utbildningar shows the learner's own "
+        "competence records from it). Empty: show the modules' own status only.",
+    ).tag(config=True)
     internal_url = Unicode(
         "", help="How kernels on this machine reach this service (default: loopback and our port)."
     ).tag(config=True)
@@ -179,6 +184,16 @@ class LearnApp(Voila):  # type: ignore[misc]
         self.grading = GradingClient(
             self.grading_url, os.environ.get("JUPYTERHUB_API_TOKEN", ""), self.submit_timeout
         )
+        self.records: ServiceClient | None = None
+        if self.records_url:
+            self.records = ServiceClient(
+                self.records_url,
+                os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+                timeout=5,
+                name="Kompetensregistret",
+            )
+        # modules whose pass is due for renewal, per learner (from the records service)
+        self.renewals: dict[str, set[str]] = {}
 
     def setup_template_dirs(self) -> None:
         super().setup_template_dirs()

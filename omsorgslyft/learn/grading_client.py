@@ -16,13 +16,18 @@ class GradingError(Exception):
         self.message = message
 
 
-class GradingClient:
-    def __init__(self, base_url: str, api_token: str, timeout: float = 30) -> None:
+class ServiceClient:
+    """JSON over HTTP to another hub service, with this service's own hub token."""
+
+    def __init__(
+        self, base_url: str, api_token: str, timeout: float = 30, name: str = "Rättningstjänsten"
+    ) -> None:
         # many learners may submit at once: do not queue them behind tornado's default 10
         AsyncHTTPClient.configure(None, max_clients=500)
         self.base_url = base_url.rstrip("/") + "/"
         self.api_token = api_token
         self.timeout = timeout
+        self.name = name
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
         request = HTTPRequest(
@@ -38,17 +43,22 @@ class GradingClient:
         try:
             response = await AsyncHTTPClient().fetch(request)
         except HTTPClientError as exc:
-            message = "Rättningstjänsten svarade inte."
+            message = f"{self.name} svarade inte."
             if exc.response is not None and exc.response.body:
                 with contextlib.suppress(ValueError):
                     message = json.loads(exc.response.body).get("error", message)
             raise GradingError(exc.code, message) from None
         except OSError:
             raise GradingError(
-                503, "Rättningstjänsten går inte att nå just nu. Försök igen om en stund."
+                503, f"{self.name} går inte att nå just nu. Försök igen om en stund."
             ) from None
         return json.loads(response.body)
 
+    async def get(self, path: str) -> Any:
+        return await self._call("GET", path)
+
+
+class GradingClient(ServiceClient):
     async def submit(
         self, sid: str, learner: str, module: str, version: int, answers: dict[str, Any]
     ) -> Any:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
 from omsorgslyft.answers import KINDS, InvalidAnswer, validate_answer
+from omsorgslyft.dates import add_months
 from omsorgslyft.learn.certificate import certificate_pdf
 from omsorgslyft.learn.grading_client import GradingError
 from omsorgslyft.learn.pages import home_page
@@ -23,23 +25,50 @@ if TYPE_CHECKING:
 MAX_API_BODY = 64 * 1024
 
 
-def add_months(day: date, months: int) -> date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    for last in (31, 30, 29, 28):
-        try:
-            return date(year, month, min(day.day, last))
-        except ValueError:
-            continue
-    raise ValueError(day)
-
-
 def latest_pass(results: list[dict[str, Any]], version: int) -> dict[str, Any] | None:
     passes = [r for r in results if r.get("passed") and r.get("version") == version]
     return passes[-1] if passes else None
 
 
-def module_status(app: LearnApp, learner: str) -> list[dict[str, Any]]:
+RENEW = frozenset({"förfaller inom 60 dagar", "förfallen"})
+
+
+async def own_records(app: LearnApp, learner: str) -> dict[str, Any] | None:
+    """The learner's competence records from the records service (None if unavailable)."""
+    if app.records is None:
+        return None
+    try:
+        data = await app.records.get(f"api/learners/{quote(learner, safe='')}/records")
+    except GradingError:
+        return None
+    return data if isinstance(data, dict) and data.get("in_roster") else None
+
+
+def module_status(
+    app: LearnApp, learner: str, records: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Each module with the learner's status; with records, the required ones first, with
+    due dates and validity as HR sees them."""
+    rows = _local_status(app, learner)
+    if records is None:
+        return rows
+    by_module = {r["module"]: r for r in records.get("records", [])}
+    app.renewals[learner] = {m for m, r in by_module.items() if r["status"] in RENEW}
+    for row in rows:
+        record = by_module.get(row["id"])
+        row["required"] = record is not None
+        if record is None:
+            continue
+        row["status"] = record["status"]
+        row["due"] = record["due"]
+        for key in ("passed_on", "valid_until"):
+            if record[key]:
+                row[key] = record[key]
+    rows.sort(key=lambda r: not r["required"])
+    return rows
+
+
+def _local_status(app: LearnApp, learner: str) -> list[dict[str, Any]]:
     started = app.store.started_modules(learner)
     rows = []
     for info in app.catalog.for_learner(learner):
@@ -81,9 +110,9 @@ class LearnHandler(JupyterHandler):
 
 class HomeHandler(LearnHandler):
     @web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         user = self.current_user
-        rows = module_status(self.app, user.username)
+        rows = module_status(self.app, user.username, await own_records(self.app, user.username))
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
         self.finish(home_page(user.username, rows, self.base_url, self.app.hub_home_url))
@@ -100,11 +129,11 @@ class ModuleRedirectHandler(LearnHandler):
 
 class MyTrainingHandler(LearnHandler):
     @web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(
-            json.dumps(module_status(self.app, self.current_user.username), ensure_ascii=False)
-        )
+        name = self.current_user.username
+        rows = module_status(self.app, name, await own_records(self.app, name))
+        self.finish(json.dumps(rows, ensure_ascii=False))
 
 
 class CertificateHandler(LearnHandler):
@@ -184,7 +213,10 @@ class PageApiHandler(web.RequestHandler):
             for r in self.app.store.results(session.learner, session.module)
             if r["version"] == session.version
         ]
-        return {"state": self.app.store.load(session), "result": results[-1] if results else None}
+        latest = results[-1] if results else None
+        if latest and session.module in self.app.renewals.get(session.learner, set()):
+            latest = None  # the pass is running out: show the knowledge check again
+        return {"state": self.app.store.load(session), "result": latest}
 
     def _save(self, session: PageSession, body: dict[str, Any]) -> None:
         kind, key, value = body.get("kind"), body.get("key"), body.get("value")

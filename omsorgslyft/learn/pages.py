@@ -11,7 +11,11 @@ STATUS_TEXT = {
     "ej påbörjad": ("Ej påbörjad", "ol-todo", "Börja"),
     "pågår": ("Pågår", "ol-doing", "Fortsätt"),
     "godkänd": ("Godkänd", "ol-done", "Visa igen"),
+    "förfaller inom 60 dagar": ("Förfaller snart", "ol-soon", "Förnya"),
+    "förfallen": ("Förfallen", "ol-late", "Förnya"),
+    "försenad": ("Försenad", "ol-late", "Börja"),
 }
+PASSED = frozenset({"godkänd", "förfaller inom 60 dagar", "förfallen"})
 
 CSS = """
 :root { --green: #0b5c4d; --ink: #1b1b1b; --muted: #3d4a45; }
@@ -32,6 +36,8 @@ ul.ol-modules h2 { font-size: 1.2rem; margin: 0 0 .25rem; }
 .ol-todo { background: #eef0ef; color: #2f3633; }
 .ol-doing { background: #fff1cc; color: #5a4300; }
 .ol-done { background: #dff3e6; color: #14502d; }
+.ol-soon { background: #fde7c8; color: #6b3b00; }
+.ol-late { background: #b3261e; color: #fff; }
 .ol-actions { display: flex; gap: .75rem; flex-wrap: wrap; margin-top: .75rem; }
 a.ol-button { display: inline-block; min-height: 2.75rem; padding: .6rem 1.1rem; border-radius: .4rem;
               background: var(--green); color: #fff; font-weight: 600; text-decoration: none; }
@@ -69,11 +75,15 @@ def home_page(user: str, rows: list[dict[str, Any]], base_url: str, hub_url: str
     for row in rows:
         label, cls, action = STATUS_TEXT[row["status"]]
         extra = ""
+        if row.get("required") is False:
+            label += " · frivillig"
+        elif row.get("due") and row["status"] not in PASSED:
+            extra = f'<p class="ol-meta">Klar senast {escape(row["due"])}</p>'
         buttons = [
             f'<a class="ol-button" href="{escape(url_path_join(base_url, "modul", row["id"]))}">'
             f'{action}<span class="ol-skip"> {escape(row["title"])}</span></a>'
         ]
-        if row["status"] == "godkänd":
+        if row["status"] in PASSED and row.get("passed_on"):
             extra = (
                 f'<p class="ol-meta">Godkänd {escape(row["passed_on"])} · '
                 f"gäller till {escape(row['valid_until'])}</p>"
@@ -88,10 +98,11 @@ def home_page(user: str, rows: list[dict[str, Any]], base_url: str, hub_url: str
             f'<p class="ol-meta"><span class="ol-badge {cls}">{label}</span> · cirka {row["minutes"]} minuter</p>'
             f'{summary}{extra}<div class="ol-actions">{"".join(buttons)}</div></li>'
         )
-    done = sum(1 for r in rows if r["status"] == "godkänd")
+    needed = [r for r in rows if r.get("required", True)]
+    done = sum(1 for r in needed if r["status"] in ("godkänd", "förfaller inom 60 dagar"))
     body = (
         "<h1>Mina utbildningar</h1>"
-        f"<p>Du är godkänd på {done} av {len(rows)} utbildningar. "
+        f"<p>Du har giltig utbildning i {done} av {len(needed)} utbildningar som krävs för dig. "
         "Du kan göra en paus när du vill: dina svar sparas hela tiden.</p>"
         f'<ul class="ol-modules">{"".join(items)}</ul>'
     )

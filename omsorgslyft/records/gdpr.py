@@ -20,12 +20,12 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from omsorgslyft.dates import add_months
 from omsorgslyft.db import make_engine
 from omsorgslyft.records.compute import compute_records
 from omsorgslyft.records.config import RecordsConfig
 from omsorgslyft.records.export import to_json
 from omsorgslyft.records.model import Employee
-from omsorgslyft.records.rules import add_months
 from omsorgslyft.records.store import RecordsStore, employee, erasure
 
 REFLECTIONS_NOTE = (

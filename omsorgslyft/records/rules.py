@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 
+from omsorgslyft.dates import add_months
 from omsorgslyft.model import Course, NewVersionRule
 from omsorgslyft.records.model import (
     EXPIRING_DAYS,
@@ -18,18 +19,6 @@ from omsorgslyft.records.model import (
     Requirement,
     Status,
 )
-
-
-def add_months(day: date, months: int) -> date:
-    """``day`` plus ``months`` calendar months (31 January + 1 month = 28/29 February)."""
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    for last in (31, 30, 29, 28):
-        try:
-            return date(year, month, min(day.day, last))
-        except ValueError:
-            continue
-    raise ValueError(day)  # pragma: no cover - every month has a 28th
 
 
 def requirements_for(employee: Employee, courses: Iterable[Course]) -> dict[str, Requirement]:

@@ -1,0 +1,702 @@
+"""Benchmark competence records and their exports against stock ``nbgrader export``, in one run.
+
+Prints figures and ratios; asserts nothing about time.
+
+    .venv/bin/python tests/benchmarks/bench_records.py [--employees 20000] [--modules 10]
+        [--skip-pg] [--stock-subset 500,1000] [--runs 3] [--keep]
+
+A synthetic gradebook of ``--employees`` employees x ``--modules`` modules is built, on
+SQLite (one file per source, as a project checkout lays them out) and on PostgreSQL (one
+fresh database holding all four sources):
+
+* nbgrader's own gradebook schema (``nbgrader.api.Gradebook``), each module an assignment
+  with one notebook of ``--cells`` autograded cells worth 1 point; students, submissions,
+  submitted notebooks and one grade per cell are bulk-inserted (COPY on PostgreSQL);
+* the grading service's submission log with every attempt (the gradebook holds the latest
+  one; its timestamp is the attempt's ``received_at``); a few latest attempts were changed
+  by hand in formgrader, so the gradebook's score differs from the log's;
+* the learn service's answer table (who started what), the roster through the records
+  store's own import, and the module versions (one module has a new version 45 days old,
+  required under "gör om", so older passes of it no longer count).
+
+Then, median of ``--runs`` after one warm-up: ``compute_records`` for everyone, ``to_csv``
+in both dialects, ``to_xlsx``, and records + CSV end to end against the target (5 s).
+
+The stock tool, ``nbgrader export`` (one CSV row per student and assignment), runs as a
+subprocess on a separate gradebook holding only the first N employees (``--stock-subset``,
+each size measured once): our records + CSV are measured on the same subset, and the
+ratio at full size is extrapolated from nbgrader's time per employee (labelled as such).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, Table, create_engine, text
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+
+from omsorgslyft.grading.submissions import DONE, SubmissionLog, submission  # noqa: E402
+from omsorgslyft.learn.store import AnswerStore, answer  # noqa: E402
+from omsorgslyft.model import Course, NewVersionRule  # noqa: E402
+from omsorgslyft.records.compute import compute_records  # noqa: E402
+from omsorgslyft.records.export import to_csv, to_xlsx  # noqa: E402
+from omsorgslyft.records.model import CompetenceRecord, Employee  # noqa: E402
+from omsorgslyft.records.store import RecordsStore, Sources  # noqa: E402
+
+BIN = Path(sys.executable).parent
+COURSE_ID = "omsorgslyft"
+PG_ADMIN = os.environ.get("OMSORGSLYFT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+TARGET_S = 5.0
+PASS_MARK = 80
+SEED = 2026
+
+CARE_ROLES = ("Undersköterska", "Vårdbiträde", "Sjuksköterska")
+ROLES = (*CARE_ROLES, "Enhetschef")
+ROLE_WEIGHTS = (55, 25, 15, 5)
+UNIT_KINDS = ("Hemtjänst", "Särskilt boende", "Korttidsboende", "Dagverksamhet")
+AREAS = (
+    "Norr",
+    "Söder",
+    "Öster",
+    "Väster",
+    "Centrum",
+    "Eken",
+    "Linden",
+    "Björken",
+    "Sjövik",
+    "Ängen",
+)
+UNITS = tuple(f"{kind} {area}" for kind in UNIT_KINDS for area in AREAS)  # 40 units
+FIRST = ("Anna", "Maria", "Fatima", "Karin", "Sara", "Emma", "Leila", "Eva", "Johan", "Ali")
+FIRST += ("Erik", "Mohammed", "Lars", "Sofia", "Amina", "Ida", "Ahmed", "Lena", "Nils", "Elsa")
+LAST = ("Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson")
+LAST += ("Persson", "Svensson", "Gustafsson", "Hussein", "Mohamud", "Lindberg", "Åberg")
+
+PASSED, FAILED = '{"passed": true}', '{"passed": false}'  # the result shown to the learner
+
+T = TypeVar("T")
+
+
+# -- the synthetic organisation ------------------------------------------------------------
+@dataclass(frozen=True)
+class Setup:
+    """Modules, courses and dates shared by every gradebook built in one run."""
+
+    modules: tuple[str, ...]
+    cells: int
+    today: date
+    now: datetime  # a moment of ``today`` (UTC); every attempt is earlier
+    new_version_module: str  # has version 2, released 45 days ago
+    courses: tuple[Course, ...]
+
+    @property
+    def released_v2(self) -> datetime:
+        return self.now - timedelta(days=45)
+
+    @property
+    def pass_marks(self) -> dict[str, int]:
+        return dict.fromkeys(self.modules, PASS_MARK)
+
+    def title(self, module: str) -> str:
+        return f"Modul {module.removeprefix('m')}"
+
+
+def make_setup(n_modules: int, cells: int) -> Setup:
+    modules = tuple(f"m{i:02d}" for i in range(1, n_modules + 1))
+    basic = modules[: max(1, round(0.6 * n_modules))]
+    care = modules[int(0.4 * n_modules) :]
+    lead = modules[round(0.6 * n_modules) :] or modules[-1:]
+
+    def course(
+        cid: str, mods: tuple[str, ...], roles: tuple[str, ...], due: int, months: int, rule: str
+    ) -> Course:
+        return Course(
+            id=cid,
+            title=cid.capitalize(),
+            description="Syntetisk kurs för prestandamätning.",
+            modules=mods,
+            roles=roles,
+            units=(),
+            due_days=due,
+            validity_months=months,
+            new_version=NewVersionRule(rule),
+        )
+
+    today = date.today()
+    return Setup(
+        modules=modules,
+        cells=cells,
+        today=today,
+        now=datetime(today.year, today.month, today.day, 6, tzinfo=UTC),
+        new_version_module=modules[min(len(modules) - 1, (3 * len(modules)) // 4)],
+        courses=(
+            course("grund", basic, (), 90, 36, "behåll"),  # every role, every unit
+            course("omvardnad", care, CARE_ROLES, 180, 12, "gör om"),
+            course("ledarskap", lead, ("Enhetschef",), 60, 24, "behåll"),
+        ),
+    )
+
+
+def make_employee(i: int, today: date) -> Employee:
+    rng = random.Random(SEED * 7919 + i)
+    days = rng.randint(1, 60) if rng.random() < 0.04 else rng.randint(61, 3650)
+    return Employee(
+        number=f"{100000 + i}",
+        username=f"u{i:05d}",
+        first_name=rng.choice(FIRST),
+        last_name=rng.choice(LAST),
+        email=f"u{i:05d}@kommun.example",
+        unit=rng.choice(UNITS),
+        role=rng.choices(ROLES, ROLE_WEIGHTS)[0],
+        start=today - timedelta(days=days),
+    )
+
+
+@dataclass
+class Attempt:
+    received_at: datetime
+    version: int
+    score: int  # autograded points (what the submission log holds)
+
+
+@dataclass
+class History:
+    """One employee's dealings with one module."""
+
+    attempts: list[Attempt] = field(default_factory=list)  # oldest first
+    started: int | None = None  # version with saved answers but no submission
+    manual_bump: bool = False  # a teacher raised one cell of the latest attempt by hand
+
+
+def histories(i: int, e: Employee, s: Setup) -> dict[str, History]:
+    rng = random.Random(SEED * 104729 + i)
+    employed_days = (s.today - e.start).days
+    out: dict[str, History] = {}
+    for m in s.modules:
+        h = History()
+        out[m] = h
+        roll = rng.random()
+        if roll < 0.06:
+            continue  # not started
+        if roll < 0.10:
+            h.started = 2 if m == s.new_version_module and rng.random() < 0.5 else 1
+            continue
+        # the latest attempt, then any failed ones before it
+        ago = rng.uniform(0.2, max(0.3, min(1100.0, employed_days - 0.5)))
+        n = rng.choices((1, 2, 3), (75, 20, 5))[0]
+        passing = rng.random() < 0.85
+        when = s.now - timedelta(days=ago, seconds=rng.randint(0, 3600))
+        for k in range(n):
+            last = k == 0
+            if last and passing:
+                score = rng.randint(-(-PASS_MARK * s.cells // 100), s.cells)
+            else:
+                score = rng.randint(0, max(0, -(-PASS_MARK * s.cells // 100) - 1))
+            version = 2 if m == s.new_version_module and when >= s.released_v2 else 1
+            h.attempts.insert(0, Attempt(when, version, score))
+            when -= timedelta(days=rng.uniform(0.01, 20))
+        h.manual_bump = h.attempts[-1].score < s.cells and rng.random() < 0.02
+    return out
+
+
+# -- bulk loading ----------------------------------------------------------------------------
+class Loader:
+    """Buffers rows per table and writes them in bulk: COPY on PostgreSQL, Core executemany
+    on SQLite. Tables are flushed in the order given (parents before children)."""
+
+    def __init__(self, engine: Engine, tables: Sequence[Table], chunk: int = 100_000) -> None:
+        self.engine = engine
+        self.tables = {t.name: t for t in tables}
+        self.columns = {t.name: [c.name for c in t.columns] for t in tables}
+        self.buffers: dict[str, list[tuple[Any, ...]]] = {t.name: [] for t in tables}
+        self.chunk = chunk
+        self.pending = 0
+        self.written: Counter[str] = Counter()
+
+    def add(self, table: str, row: tuple[Any, ...]) -> None:
+        """``row`` holds every column of ``table``, in the table's order."""
+        self.buffers[table].append(row)
+        self.pending += 1
+        if self.pending >= self.chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        for name, rows in self.buffers.items():
+            if rows:
+                self._write(name, rows)
+                self.written[name] += len(rows)
+                rows.clear()
+        self.pending = 0
+
+    def _write(self, name: str, rows: list[tuple[Any, ...]]) -> None:
+        cols = self.columns[name]
+        if self.engine.dialect.name == "postgresql":
+            raw = self.engine.raw_connection()
+            try:
+                pg = raw.driver_connection
+                assert pg is not None
+                quoted = ", ".join(f'"{c}"' for c in cols)
+                with pg.cursor() as cur, cur.copy(f'COPY "{name}" ({quoted}) FROM STDIN') as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                raw.commit()
+            finally:
+                raw.close()
+        else:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    self.tables[name].insert(), [dict(zip(cols, r, strict=True)) for r in rows]
+                )
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class Urls:
+    records: str
+    submissions: str
+    gradebook: str
+    answers: str
+
+
+@dataclass
+class Built:
+    """A populated set of sources, and what was put in (to check it against)."""
+
+    urls: Urls
+    store: RecordsStore
+    engines: list[Engine]
+    rows: Counter[str]
+    employees: int
+    roster_s: float
+    load_s: float
+    samples: list[tuple[str, str, float, float]]  # (student, module, gradebook points, log points)
+
+    def close(self) -> None:
+        self.store.dispose()
+        for engine in self.engines:
+            engine.dispose()
+
+
+def build(urls: Urls, n: int, s: Setup) -> Built:
+    """Create and fill every source for the first ``n`` employees."""
+    from nbgrader.api import Base, Gradebook
+
+    started = time.perf_counter()
+    # nbgrader's schema first: Gradebook() only stamps its alembic version on an empty database
+    with Gradebook(urls.gradebook, course_id=COURSE_ID) as gb:
+        for m in s.modules:
+            gb.add_assignment(m)
+            gb.update_or_create_notebook(m, m)
+            for j in range(1, s.cells + 1):
+                gb.update_or_create_grade_cell(
+                    f"test-q{j:02d}", m, m, max_score=1.0, cell_type="code"
+                )
+        assignment_id = {m: gb.find_assignment(m).id for m in s.modules}
+        notebook_id = {m: gb.find_notebook(m, m).id for m in s.modules}
+        cell_ids = {
+            m: [c.id for c in sorted(gb.find_notebook(m, m).grade_cells, key=lambda c: c.name)]
+            for m in s.modules
+        }
+    log = SubmissionLog(urls.submissions)
+    learn = AnswerStore(urls.answers)
+    gb_engine = create_engine(urls.gradebook)
+    nb = Base.metadata.tables
+    gb_load = Loader(
+        gb_engine,
+        [nb["student"], nb["submitted_assignment"], nb["submitted_notebook"], nb["grade"]],
+    )
+    log_load = Loader(log.engine, [submission])
+    learn_load = Loader(learn.engine, [answer])
+
+    employees = [make_employee(i, s.today) for i in range(n)]
+    samples: list[tuple[str, str, float, float]] = []
+    for i, e in enumerate(employees):
+        gb_load.add("student", (e.username, e.first_name, e.last_name, e.email, None))
+        for m, h in histories(i, e, s).items():
+            if h.started is not None:
+                for k in range(1, 3):
+                    learn_load.add(
+                        "answer",
+                        (e.username, m, h.started, "svar", f"q{k:02d}", '"a"', s.now),
+                    )
+            for a in h.attempts:
+                graded = a.received_at + timedelta(seconds=7)
+                log_load.add(
+                    "submission",
+                    (
+                        new_id(),
+                        e.username,
+                        m,
+                        a.version,
+                        "{}",
+                        DONE,
+                        float(a.score),
+                        float(s.cells),
+                        PASSED if a.score * 100 >= PASS_MARK * s.cells else FAILED,
+                        a.received_at,
+                        graded,
+                    ),
+                )
+            if not h.attempts:
+                continue
+            latest = h.attempts[-1]
+            for k in range(1, 4):
+                learn_load.add(
+                    "answer", (e.username, m, latest.version, "svar", f"q{k:02d}", '"a"', s.now)
+                )
+            sub_id, nb_id = new_id(), new_id()
+            stamp = latest.received_at.astimezone(UTC).replace(
+                tzinfo=None
+            )  # naive UTC, as nbgrader
+            gb_load.add("submitted_assignment", (sub_id, assignment_id[m], e.username, stamp, None))
+            gb_load.add("submitted_notebook", (nb_id, sub_id, notebook_id[m], False, 0.0))
+            offset = i % s.cells
+            for j, cell in enumerate(cell_ids[m]):
+                auto = 1.0 if (j + offset) % s.cells < latest.score else 0.0
+                manual = (
+                    1.0
+                    if h.manual_bump and auto == 0.0 and (j + offset) % s.cells == latest.score
+                    else None
+                )
+                gb_load.add("grade", (new_id(), nb_id, cell, auto, manual, None, False))
+            if (h.manual_bump and len(samples) < 3) or (i % 997 == 5 and len(samples) < 6):
+                samples.append((e.username, m, latest.score + h.manual_bump, latest.score))
+    for loader in (gb_load, log_load, learn_load):
+        loader.flush()
+    if gb_engine.dialect.name == "postgresql":
+        with gb_engine.begin() as conn:  # what autovacuum would have done by the first export
+            conn.execute(text("ANALYZE"))
+    load_s = time.perf_counter() - started
+
+    store = RecordsStore(urls.records, Sources(urls.submissions, urls.gradebook, urls.answers))
+    started = time.perf_counter()
+    plan = store.plan_import(employees)
+    store.apply_import(plan, "bench.csv", by="bench")
+    roster_s = time.perf_counter() - started
+    store.note_versions(((m, s.title(m), 1) for m in s.modules), s.today - timedelta(days=365 * 4))
+    store.note_versions(
+        [(s.new_version_module, s.title(s.new_version_module), 2)], s.released_v2.date()
+    )
+    rows = gb_load.written + log_load.written + learn_load.written
+    return Built(
+        urls, store, [gb_engine, log.engine, learn.engine], rows, n, roster_s, load_s, samples
+    )
+
+
+def check(built: Built, s: Setup) -> list[CompetenceRecord]:
+    """The gradebook reads back as inserted, through nbgrader's API and through the records."""
+    from nbgrader.api import Gradebook
+
+    records = compute_records(built.store, s.courses, s.pass_marks, s.today)
+    expected = built.employees * len(s.modules)  # every role needs every module (see make_setup)
+    assert len(records) == expected, (len(records), expected)
+    by_key = {(r.employee.username, r.module): r for r in records}
+    with Gradebook(built.urls.gradebook, course_id=COURSE_ID) as gb:
+        for student, module, gb_points, log_points in built.samples:
+            got = gb.find_submission(module, student).score
+            assert abs(got - gb_points) < 1e-9, (student, module, got, gb_points)
+            record = by_key[(student, module)]
+            want = round(100.0 * gb_points / s.cells, 1)
+            assert record.latest_score == want, (student, module, record, log_points)
+    assert any(g != lg for _, _, g, lg in built.samples), "no hand-graded sample"
+    return records
+
+
+# -- measuring -----------------------------------------------------------------------------
+def timed(fn: Callable[[], T], runs: int) -> tuple[float, T]:
+    """Median seconds of ``runs`` calls after one warm-up, and the last result."""
+    result = fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+@dataclass
+class Figures:
+    backend: str
+    employees: int
+    records: int
+    build: float
+    csv_sv: float
+    csv_utf8: float
+    xlsx: float
+    end_to_end: float  # records + CSV (excel-sv)
+    parts: dict[str, float] = field(default_factory=dict)
+
+
+def measure(built: Built, s: Setup, backend: str, runs: int, xlsx: bool = True) -> Figures:
+    store = built.store
+
+    def records() -> list[CompetenceRecord]:
+        return compute_records(store, s.courses, s.pass_marks, s.today)
+
+    build_s, recs = timed(records, runs)
+    csv_sv, data = timed(lambda: to_csv(recs, "excel-sv"), runs)
+    assert data.count(b"\r\n") == len(recs) + 1
+    csv_utf8, _ = timed(lambda: to_csv(recs, "utf8"), runs)
+    xlsx_s = timed(lambda: to_xlsx(recs), runs)[0] if xlsx else float("nan")
+    end_to_end, _ = timed(lambda: to_csv(records(), "excel-sv"), runs)
+    parts = {
+        "roster": timed(lambda: store.employees(), runs)[0],
+        "attempts (log + gradebook)": timed(lambda: store.attempts(s.pass_marks), runs)[0],
+        "  of which gradebook_scores": timed(lambda: store.gradebook_scores(), runs)[0],
+        "started": timed(lambda: store.started(), runs)[0],
+    }
+    return Figures(
+        backend,
+        built.employees,
+        len(recs),
+        build_s,
+        csv_sv,
+        csv_utf8,
+        xlsx_s,
+        end_to_end,
+        parts,
+    )
+
+
+def nbgrader_export(db_url: str, workdir: Path, expected_rows: int) -> float:
+    """Seconds for one ``nbgrader export`` (a new process, as from a terminal)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = workdir / "grades.csv"
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            str(BIN / "nbgrader"),
+            "export",
+            f"--CourseDirectory.root={workdir}",
+            f"--CourseDirectory.db_url={db_url}",
+            f"--CourseDirectory.course_id={COURSE_ID}",
+            f"--CsvExportPlugin.to={out}",
+        ],
+        cwd=workdir,  # no nbgrader_config.py here
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    elapsed = time.perf_counter() - start
+    lines = out.read_text(encoding="utf-8").count("\n")
+    assert lines == expected_rows + 1, (lines, expected_rows)
+    return elapsed
+
+
+# -- databases -----------------------------------------------------------------------------
+class Databases:
+    """Temporary SQLite folders and PostgreSQL databases, removed at the end unless kept."""
+
+    def __init__(self, keep: bool) -> None:
+        self.keep = keep
+        self.tmp = Path(tempfile.mkdtemp(prefix="omsorgslyft-bench-records-"))
+        self.pg: list[str] = []
+
+    def sqlite(self, name: str) -> Urls:
+        folder = self.tmp / name
+        folder.mkdir(parents=True)
+        return Urls(
+            records=f"sqlite:///{folder / 'records.db'}",
+            submissions=f"sqlite:///{folder / 'submissions.db'}",
+            gradebook=f"sqlite:///{folder / 'gradebook.db'}",
+            answers=f"sqlite:///{folder / 'learn.db'}",
+        )
+
+    def postgres(self, name: str) -> Urls:
+        import psycopg
+
+        db = f"omsorgslyft_bench_{uuid.uuid4().hex[:8]}_{name}"
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{db}"')
+        self.pg.append(db)
+        base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+        url = f"{base}/{db}"
+        return Urls(url, url, url, url)
+
+    def cleanup(self) -> None:
+        if self.keep:
+            print(f"kept: {self.tmp}" + "".join(f"\nkept: database {d}" for d in self.pg))
+            return
+        if self.pg:
+            import psycopg
+
+            with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
+                for db in self.pg:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# -- report --------------------------------------------------------------------------------
+def describe(built: Built, records: list[CompetenceRecord], label: str) -> None:
+    r = built.rows
+    print(
+        f"{label}: {built.employees:,} employees; gradebook {r['student']:,} students, "
+        f"{r['submitted_assignment']:,} submissions, {r['grade']:,} grades; "
+        f"submission log {r['submission']:,} attempts; {r['answer']:,} saved answers; "
+        f"built in {built.load_s:.0f} s; roster import (plan + apply) {built.roster_s:.2f} s".replace(
+            ",", " "
+        )
+    )
+    counts = Counter(rec.status.value for rec in records)
+    print(
+        "  statuses: " + ", ".join(f"{k} {v:,}".replace(",", " ") for k, v in counts.most_common())
+    )
+
+
+def table(rows: list[Figures], stock: dict[str, list[tuple[int, float, float]]], full: int) -> None:
+    print()
+    head = (
+        f"{'backend':<10} {'employees':>9} {'records':>8} {'build s':>8} {'CSV sv s':>9} "
+        f"{'CSV utf8 s':>10} {'XLSX s':>7} {'rec+CSV s':>9}  {'< 5 s':<5} {'rows/s (rec+CSV)':>16}"
+    )
+    print(head)
+    print("-" * len(head))
+    for f in rows:
+        ok = "ja" if f.end_to_end < TARGET_S else "NEJ"
+        print(
+            f"{f.backend:<10} {f.employees:>9,} {f.records:>8,} {f.build:>8.2f} {f.csv_sv:>9.2f} "
+            f"{f.csv_utf8:>10.2f} {f.xlsx:>7.2f} {f.end_to_end:>9.2f}  {ok:<5} "
+            f"{f.records / f.end_to_end:>16,.0f}".replace(",", " ")
+        )
+    print()
+    for f in rows:
+        print(
+            f"{f.backend} ({f.employees} employees): rows/s  build {f.records / f.build:,.0f}, "
+            f"CSV sv {f.records / f.csv_sv:,.0f}, CSV utf8 {f.records / f.csv_utf8:,.0f}, "
+            f"XLSX {f.records / f.xlsx:,.0f}".replace(",", " ")
+        )
+        print(
+            "  records build, parts (median): "
+            + ", ".join(f"{k.strip()} {v:.2f} s" for k, v in f.parts.items())
+        )
+    if not stock:
+        return
+    print()
+    print(
+        "nbgrader export (stock, one run, new process incl. start-up) vs our records + CSV (in process)"
+    )
+    head = (
+        f"{'backend':<10} {'subset':>6} {'nbgrader s':>10} {'ours s':>7} {'ratio':>7}  "
+        f"{'nbgr. ms/empl.':>14} {'extrap. nbgr. s @ full':>22} {'ours s @ full':>13} {'extrap. ratio':>13}"
+    )
+    print(head)
+    print("-" * len(head))
+    full_of = {f.backend: f for f in rows if f.employees == full}
+    for backend, measured in stock.items():
+        ours_full = full_of.get(backend)
+        for n, theirs, ours in measured:
+            per = theirs / n
+            extrap = per * full
+            line = (
+                f"{backend:<10} {n:>6} {theirs:>10.2f} {ours:>7.3f} {theirs / ours:>6.0f}x  "
+                f"{1000 * per:>14.2f} {extrap:>22.0f}"
+            )
+            if ours_full:
+                line += f" {ours_full.end_to_end:>13.2f} {extrap / ours_full.end_to_end:>12.0f}x"
+            print(line)
+    print(
+        f"(extrapolated = nbgrader's measured seconds per employee x {full:,}; "
+        "linear, so it flatters nbgrader if its per-employee cost grows with size)".replace(
+            ",", " "
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--employees", type=int, default=20_000)
+    parser.add_argument("--modules", type=int, default=10)
+    parser.add_argument("--cells", type=int, default=10, help="autograded cells per module")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs after one warm-up")
+    parser.add_argument(
+        "--stock-subset",
+        default="500,1000",
+        help="employees in the gradebooks nbgrader export runs on (comma-separated; 0 skips it)",
+    )
+    parser.add_argument("--skip-pg", action="store_true")
+    parser.add_argument("--skip-xlsx", action="store_true")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary files and databases"
+    )
+    args = parser.parse_args()
+    if args.modules < 3:
+        parser.error("--modules must be at least 3")
+    subsets = sorted({int(x) for x in args.stock_subset.split(",") if int(x) > 0})
+    subsets = [n for n in subsets if n < args.employees] or ([args.employees] if subsets else [])
+
+    os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"  # nbgrader runs alembic
+    s = make_setup(args.modules, args.cells)
+    print(
+        f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; "
+        f"{args.employees} employees x {args.modules} modules x {args.cells} cells, "
+        f"pass mark {PASS_MARK} %, today {s.today}; median of {args.runs} after a warm-up"
+    )
+    dbs = Databases(args.keep)
+    figures: list[Figures] = []
+    stock: dict[str, list[tuple[int, float, float]]] = {}
+    backends = ["sqlite"] if args.skip_pg else ["sqlite", "postgresql"]
+    try:
+        for backend in backends:
+            make = dbs.sqlite if backend == "sqlite" else dbs.postgres
+            built = build(make("full"), args.employees, s)
+            try:
+                records = check(built, s)
+                describe(built, records, backend)
+                del records
+                figures.append(measure(built, s, backend, args.runs, not args.skip_xlsx))
+            finally:
+                built.close()
+            for n in subsets:
+                sub = build(make(f"n{n}"), n, s)
+                try:
+                    check(sub, s)
+                    ours = measure_ours(sub, s, args.runs)
+                    theirs = nbgrader_export(
+                        sub.urls.gradebook, dbs.tmp / f"stock-{backend}-{n}", n * len(s.modules)
+                    )
+                finally:
+                    sub.close()
+                stock.setdefault(backend, []).append((n, theirs, ours))
+                print(
+                    f"{backend} subset {n}: nbgrader export {theirs:.2f} s, "
+                    f"our records + CSV {ours:.3f} s"
+                )
+        table(figures, stock, args.employees)
+    finally:
+        dbs.cleanup()
+
+
+def measure_ours(built: Built, s: Setup, runs: int) -> float:
+    """Median seconds of records + CSV (excel-sv), end to end."""
+    return timed(
+        lambda: to_csv(compute_records(built.store, s.courses, s.pass_marks, s.today), "excel-sv"),
+        runs,
+    )[0]
+
+
+if __name__ == "__main__":
+    main()
