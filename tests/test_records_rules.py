@@ -14,7 +14,8 @@ from omsorgslyft.records.model import (
     Requirement,
     Status,
 )
-from omsorgslyft.records.rules import add_months, record, records_for, requirements_for
+from omsorgslyft.dates import add_months
+from omsorgslyft.records.rules import record, records_for, requirements_for
 
 START = date(2026, 1, 1)
 # 90 days after 1 January 2026: 30 more in January, 28 in February, 31 in March, then 1 April

@@ -31,10 +31,10 @@ def _today(args: argparse.Namespace) -> date:
 class ProgressBar:
     """A one-line progress bar on stderr (only drawn for a terminal or when forced)."""
 
-    def __init__(self, label: str, stream: TextIO = sys.stderr, force: bool = False) -> None:
+    def __init__(self, label: str, stream: TextIO | None = None, force: bool = False) -> None:
         self.label = label
-        self.stream = stream
-        self.enabled = force or stream.isatty()
+        self.stream = stream or sys.stderr  # the current one, not the one at import time
+        self.enabled = force or self.stream.isatty()
         self.started = time.monotonic()
 
     def __call__(self, done: int, total: int) -> None:

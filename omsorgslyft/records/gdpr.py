@@ -65,7 +65,7 @@ def register_extract(
         "gradebook": [],
         "reflektioner": REFLECTIONS_NOTE,
     }
-    log = store.source(config.submissions_url)
+    log = store.source(config.submissions_url, "submission")
     if log is not None:
         with log.connect() as conn:
             for r in conn.execute(select(submission).where(submission.c.learner == who.username)):
@@ -82,7 +82,7 @@ def register_extract(
                         "rattad": r.graded_at.isoformat() if r.graded_at else None,
                     }
                 )
-    answers = store.source(config.answers_url) if config.answers_url else None
+    answers = store.source(config.answers_url, "answer") if config.answers_url else None
     if answers is not None:
         with answers.connect() as conn:
             for r in conn.execute(select(answer).where(answer.c.learner == who.username)):
@@ -143,7 +143,7 @@ def erase(
         return None
     name = who.username
     alias = _pseudonym(name)
-    if config.answers_url and store.source(config.answers_url) is not None:
+    if config.answers_url and store.source(config.answers_url, "answer") is not None:
         engine = make_engine(config.answers_url)
         with engine.begin() as conn:
             for table in (answer, reflection, page_session):
@@ -153,7 +153,7 @@ def erase(
             else:
                 conn.execute(update(result).where(result.c.learner == name).values(learner=alias))
         engine.dispose()
-    if store.source(config.submissions_url) is not None:
+    if store.source(config.submissions_url, "submission") is not None:
         engine = make_engine(config.submissions_url)
         with engine.begin() as conn:
             if mode == "radera":
@@ -165,7 +165,7 @@ def erase(
                     .values(learner=alias, answers="{}")
                 )
         engine.dispose()
-    if config.gradebook_url and store.source(config.gradebook_url) is not None:
+    if config.gradebook_url and store.source(config.gradebook_url, "student") is not None:
         from nbgrader.api import Gradebook, MissingEntry
 
         from omsorgslyft.grading.course import COURSE_ID

@@ -507,6 +507,15 @@ class StatsApiHandler(Base):
         self.write_json([asdict(s) for s in stats])
 
 
+class OAuthCallback(HubOAuthCallbackHandler):  # type: ignore[misc]
+    """The hub's OAuth callback, with the one HubOAuth that holds this service's states."""
+
+    @property
+    def hub_auth(self) -> HubOAuth:
+        auth: HubOAuth = self.settings["hub_auth"]
+        return auth
+
+
 class Stylesheet(web.RequestHandler):
     def get(self) -> None:
         self.set_header("Content-Type", "text/css; charset=utf-8")
@@ -527,7 +536,7 @@ def make_app(records: Records, prefix: str, hub_auth: HubOAuth, hub_prefix: str)
     return web.Application(
         [
             route("", OverviewHandler),
-            route("oauth_callback", HubOAuthCallbackHandler),
+            route("oauth_callback", OAuthCallback),
             route("records.css", Stylesheet),
             route("matris", MatrixHandler),
             route(r"anstalld/([^/]{1,200})", EmployeeHandler),
@@ -548,6 +557,8 @@ def make_app(records: Records, prefix: str, hub_auth: HubOAuth, hub_prefix: str)
         hub_prefix=hub_prefix,
         jinja=env,
         xsrf_cookies=True,
+        # signs the OAuth state cookie; a restart only means logging in to the service again
+        cookie_secret=os.urandom(32),
         login_url=hub_auth.login_url,
     )
 

@@ -87,7 +87,7 @@ def question_statistics(
 
         modules, _ = load_modules([config.modules_dir], config.modules_dir.parent)
     opened: dict[tuple[str, str, int], datetime] = {}
-    source = store.source(config.answers_url) if config.answers_url else None
+    source = store.source(config.answers_url, "page_session") if config.answers_url else None
     if source is not None:
         query = select(
             page_session.c.learner,
@@ -98,7 +98,7 @@ def question_statistics(
         with source.connect() as conn:
             opened = {(r.learner, r.module, r.version): r.first for r in conn.execute(query)}
     rows: list[Any] = []
-    log = store.source(config.submissions_url)
+    log = store.source(config.submissions_url, "submission")
     if log is not None:
         with log.connect() as conn:
             rows = list(

@@ -185,8 +185,9 @@ class RecordsStore:
         self.sources = sources
         self._engines: dict[str, Engine] = {url: self.engine}
 
-    def source(self, url: str) -> Engine | None:
-        """A read-only engine for a source database; None while it does not exist yet."""
+    def source(self, url: str, table: str | None = None) -> Engine | None:
+        """A read-only engine for a source database; None while it (or ``table`` in it, since
+        one PostgreSQL database may hold every service's tables) does not exist yet."""
         if url not in self._engines:
             if url.startswith("sqlite:///"):
                 path = Path(url.removeprefix("sqlite:///"))
@@ -199,7 +200,7 @@ class RecordsStore:
             else:
                 self._engines[url] = make_engine(url)
         engine = self._engines[url]
-        return engine if _has_table(engine, url) else None
+        return engine if _has_table(engine, url, table) else None
 
     def dispose(self) -> None:
         for engine in self._engines.values():
@@ -340,7 +341,7 @@ class RecordsStore:
             query = query.where(submission.c.learner == learner)
         out: dict[tuple[str, str], list[Attempt]] = defaultdict(list)
         received: dict[tuple[str, str], list[datetime]] = defaultdict(list)
-        source = self.source(self.sources.submissions_url)
+        source = self.source(self.sources.submissions_url, "submission")
         if source is None:
             return out
         with source.connect() as conn:
@@ -408,7 +409,7 @@ class RecordsStore:
         )
         if learner is not None:
             query = query.where(gb_submitted.c.student_id == learner)
-        source = self.source(self.sources.gradebook_url)
+        source = self.source(self.sources.gradebook_url, "submitted_assignment")
         if source is None:
             return {}
         with source.connect() as conn:
@@ -427,7 +428,7 @@ class RecordsStore:
         query = select(answer.c.learner, answer.c.module, answer.c.version).distinct()
         if learner is not None:
             query = query.where(answer.c.learner == learner)
-        source = self.source(self.sources.answers_url)
+        source = self.source(self.sources.answers_url, "answer")
         if source is None:
             return out
         with source.connect() as conn:
@@ -436,16 +437,16 @@ class RecordsStore:
         return out
 
 
-_TABLES: dict[str, str] = {}
+_TABLES: set[tuple[str, str | None]] = set()
 
 
-def _has_table(engine: Engine, url: str) -> bool:
-    """Whether the source at ``url`` has been created by its owner yet (asked once)."""
-    if url in _TABLES:
+def _has_table(engine: Engine, url: str, table: str | None = None) -> bool:
+    """Whether the source at ``url`` has been created by its owner yet (asked until it has)."""
+    if (url, table) in _TABLES:
         return True
     names = set(inspect(engine).get_table_names())
-    if names & {"submission", "grade", "answer"}:
-        _TABLES[url] = "yes"
+    if (table in names) if table else (names & {"submission", "grade", "answer"}):
+        _TABLES.add((url, table))
         return True
     return False
 
