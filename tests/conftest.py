@@ -44,3 +44,42 @@ def db_urls(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-
     else:
         for url in pg_database():
             yield dict.fromkeys(("records", "submissions", "gradebook", "answers"), url)
+
+
+RECORDS_COURSE = """
+id = "grund"
+titel = "Grundkurs"
+moduler = ["exempelmodul"]
+befattningar = ["undersköterska", "vårdbiträde"]
+inom_dagar = 90
+giltighet = 36
+"""
+
+# an HR system reading the JSON API with its own hub token, and a service without HR scope
+RECORDS_EXTRA = """
+c.JupyterHub.services.append({"name": "lonesystem", "api_token": "lonesystem-token-0123456789abcdef"})
+c.JupyterHub.services.append({"name": "annat", "api_token": "annat-token-0123456789abcdef0123"})
+c.JupyterHub.services.append({"name": "inlamning", "api_token": "inlamning-token-0123456789abcdef"})
+c.JupyterHub.load_roles.append({"name": "hr-system", "services": ["lonesystem"],
+    "scopes": ["custom:omsorgslyft:hr", "access:services!service=records"]})
+c.JupyterHub.load_roles.append({"name": "annat-system", "services": ["annat"],
+    "scopes": ["access:services!service=records", "read:users"]})
+c.JupyterHub.load_roles.append({"name": "testinlamning", "services": ["inlamning"],
+    "scopes": ["custom:omsorgslyft:submit", "access:services!service=grading"]})
+# olle has left and "radera" asks to be erased: both may log in as far as the password goes
+c.Authenticator.allowed_users = c.Authenticator.allowed_users | {"olle", "radera"}
+"""
+
+
+@pytest.fixture(scope="session")
+def records_platform(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The real platform with a course and an imported roster (for the HR side)."""
+    from platform_fixture import ROOT, start_platform
+
+    yield from start_platform(
+        tmp_path_factory.mktemp("records-platform"),
+        [ROOT / "docs" / "exempelmodul"],
+        courses={"grund": RECORDS_COURSE},
+        roster=Path(__file__).parent / "fixtures" / "personal.csv",
+        extra_config=RECORDS_EXTRA,
+    )

@@ -95,7 +95,7 @@ EVIL = CompetenceRecord(
 RECORDS = [PASSED, NOT_STARTED, IN_PROGRESS, EVIL]
 # what each hostile text must become in every spreadsheet format
 NEUTRALISED = {
-    "Förnamn": "'=HYPERLINK(\"http://x\")",
+    "Förnamn": '\'=HYPERLINK("http://x")',
     "Efternamn": "'+1",
     "E-post": "'\tx@kommun.se",
     "Enhet": "'-2",
@@ -224,7 +224,9 @@ def test_csv_in_plain_utf8() -> None:
     assert text.split("\n")[0] == ",".join(HEADERS)
     assert ",87.5," in text
     assert '"grundutbildning, chefer"' in text
-    frame = pd.read_csv(io.BytesIO(data), sep=",", encoding="utf-8", dtype={"Anställningsnummer": str})
+    frame = pd.read_csv(
+        io.BytesIO(data), sep=",", encoding="utf-8", dtype={"Anställningsnummer": str}
+    )
     _check_frame(frame, RECORDS)
 
 
@@ -324,7 +326,9 @@ def test_empty_exports_have_headers_only() -> None:
 
 # -- from a real store ----------------------------------------------------------------------------
 def test_records_computed_from_a_store_export_as_they_are(db_urls: dict[str, str]) -> None:
-    store = RecordsStore(db_urls["records"], Sources(db_urls["submissions"], "", db_urls["answers"]))
+    store = RecordsStore(
+        db_urls["records"], Sources(db_urls["submissions"], "", db_urls["answers"])
+    )
     log = SubmissionLog(db_urls["submissions"])
     try:
         anna = person("1001", "Anna", "Åberg", username="anna")
@@ -476,7 +480,7 @@ def test_cli_exports_every_format(
         if fmt == "json":
             assert units == {"-2"}
         else:
-            assert hostile == {"'=HYPERLINK(\"http://x\")"}, fmt
+            assert hostile == {'\'=HYPERLINK("http://x")'}, fmt
             assert units == {"'-2"}, fmt
 
     # another day gives other statuses; a filter narrows the rows

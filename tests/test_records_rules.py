@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from omsorgslyft.dates import add_months
 from omsorgslyft.model import Course, NewVersionRule
 from omsorgslyft.records.model import (
     Attempt,
@@ -14,7 +15,6 @@ from omsorgslyft.records.model import (
     Requirement,
     Status,
 )
-from omsorgslyft.dates import add_months
 from omsorgslyft.records.rules import record, records_for, requirements_for
 
 START = date(2026, 1, 1)

@@ -20,12 +20,9 @@ from omsorgslyft.records.compute import compute_records
 from omsorgslyft.records.config import ModuleFacts, RecordsConfig
 from omsorgslyft.records.export import to_csv, to_json, to_xlsx
 from omsorgslyft.records.model import Employee, ModuleVersion, Status
-from omsorgslyft.records.store import RecordsStore
 
 TODAY = date(2026, 6, 15)
-GRUND = Course(
-    "grund", "Grund", "", ("kasam", "hbtqi"), (), (), 3650, 36, NewVersionRule.KEEP
-)
+GRUND = Course("grund", "Grund", "", ("kasam", "hbtqi"), (), (), 3650, 36, NewVersionRule.KEEP)
 REFLECTION = "HEMLIG-REFLEKTION-7f3a: jag tänker på min mamma"
 
 
@@ -64,7 +61,9 @@ def env(db_urls: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def
     """A records store with anna and bo, the submission log and the answer store."""
     cfg = config(db_urls, tmp_path)
     store = cfg.store(date(2025, 1, 1))
-    store.apply_import(store.plan_import([person("1001", "anna"), person("1002", "bo")]), "p.csv", "t")
+    store.apply_import(
+        store.plan_import([person("1001", "anna"), person("1002", "bo")]), "p.csv", "t"
+    )
     log = SubmissionLog(cfg.submissions_url)
     answers = AnswerStore(cfg.answers_url)
     yield cfg, store, log, answers
@@ -73,7 +72,15 @@ def env(db_urls: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def
     answers.engine.dispose()
 
 
-def graded(log: SubmissionLog, sid: str, learner: str, module: str, score: float, max_score: float = 10.0, version: int = 1):  # type: ignore[no-untyped-def]
+def graded(
+    log: SubmissionLog,
+    sid: str,
+    learner: str,
+    module: str,
+    score: float,
+    max_score: float = 10.0,
+    version: int = 1,
+):  # type: ignore[no-untyped-def]
     sub, new = log.receive(sid, learner, module, version, {"k1": "x"})
     assert new
     log.finish(sid, DONE, {"score": score, "max_score": max_score, "passed": True})
@@ -117,7 +124,9 @@ def test_attempts_come_from_the_log_and_pass_by_the_module_pass_mark(env) -> Non
     assert bo_records["kasam"].status is Status.NOT_STARTED  # grading failed: no attempt
 
 
-def test_sources_that_do_not_exist_yet_read_as_empty(db_urls: dict[str, str], tmp_path: Path) -> None:
+def test_sources_that_do_not_exist_yet_read_as_empty(
+    db_urls: dict[str, str], tmp_path: Path
+) -> None:
     """Records work before the learn service or nbgrader have created their tables (on
     PostgreSQL all of them may share one database with the submission log)."""
     cfg = config(db_urls, tmp_path)
@@ -191,11 +200,15 @@ def test_records_never_contain_reflection_text(env) -> None:  # type: ignore[no-
 # -- module versions -------------------------------------------------------------------------------
 def test_versions_remember_the_day_each_version_was_first_seen(env) -> None:  # type: ignore[no-untyped-def]
     _, store, _, _ = env
-    assert store.versions()["kasam"] == ModuleVersion("kasam", "Salutogenes och KASAM", 1, date(2025, 1, 1))
+    assert store.versions()["kasam"] == ModuleVersion(
+        "kasam", "Salutogenes och KASAM", 1, date(2025, 1, 1)
+    )
     store.note_versions([("kasam", "Salutogenes och KASAM", 1)], date(2026, 1, 1))
     assert store.versions()["kasam"].released_on == date(2025, 1, 1)
     store.note_versions([("kasam", "KASAM, ny version", 2)], date(2026, 3, 1))
-    assert store.versions()["kasam"] == ModuleVersion("kasam", "KASAM, ny version", 2, date(2026, 3, 1))
+    assert store.versions()["kasam"] == ModuleVersion(
+        "kasam", "KASAM, ny version", 2, date(2026, 3, 1)
+    )
     assert store.versions()["hbtqi"].version == 1
 
 

@@ -30,8 +30,28 @@ HEADER = [
     "anställd till",
     "användarnamn",
 ]
-ANNA = ["1001", "Anna", "Åberg", "anna.aberg@kommun.se", "Hemtjänst Norr", "undersköterska", "2024-02-01", "", "anna"]
-BJORN = ["1002", "Björn", "Öst", "Bjorn.Ost@Kommun.se", "Särskilt boende Björkbacken", "vårdbiträde", "2023-09-15", "2026-12-31", ""]
+ANNA = [
+    "1001",
+    "Anna",
+    "Åberg",
+    "anna.aberg@kommun.se",
+    "Hemtjänst Norr",
+    "undersköterska",
+    "2024-02-01",
+    "",
+    "anna",
+]
+BJORN = [
+    "1002",
+    "Björn",
+    "Öst",
+    "Bjorn.Ost@Kommun.se",
+    "Särskilt boende Björkbacken",
+    "vårdbiträde",
+    "2023-09-15",
+    "2026-12-31",
+    "",
+]
 
 EXPECTED = (
     Employee(
@@ -100,7 +120,17 @@ def test_other_column_spellings_any_case_and_any_order() -> None:
         "Startdatum",
         "Slutdatum",
     ]
-    row = ["anna", "1001", "Anna", "Åberg", "ANNA.ABERG@kommun.se", "Hemtjänst Norr", "undersköterska", "20240201", ""]
+    row = [
+        "anna",
+        "1001",
+        "Anna",
+        "Åberg",
+        "ANNA.ABERG@kommun.se",
+        "Hemtjänst Norr",
+        "undersköterska",
+        "20240201",
+        "",
+    ]
     data = csv_text([row], ";", header).encode()
     roster = read_roster(data, "export.txt")
     assert roster.errors == ()
@@ -114,8 +144,32 @@ def test_xlsx_with_real_date_and_number_cells() -> None:
     sheet = book.active
     assert sheet is not None
     sheet.append(HEADER)
-    sheet.append([1001, "Anna", "Åberg", "anna.aberg@kommun.se", "Hemtjänst Norr", "undersköterska", datetime(2024, 2, 1), None, "anna"])
-    sheet.append([1002.0, "Björn", "Öst", "Bjorn.Ost@Kommun.se", "Särskilt boende Björkbacken", "vårdbiträde", date(2023, 9, 15), "2026-12-31", None])
+    sheet.append(
+        [
+            1001,
+            "Anna",
+            "Åberg",
+            "anna.aberg@kommun.se",
+            "Hemtjänst Norr",
+            "undersköterska",
+            datetime(2024, 2, 1),
+            None,
+            "anna",
+        ]
+    )
+    sheet.append(
+        [
+            1002.0,
+            "Björn",
+            "Öst",
+            "Bjorn.Ost@Kommun.se",
+            "Särskilt boende Björkbacken",
+            "vårdbiträde",
+            date(2023, 9, 15),
+            "2026-12-31",
+            None,
+        ]
+    )
     assert sheet["G2"].is_date and sheet["G3"].is_date
     buffer = io.BytesIO()
     book.save(buffer)
@@ -148,7 +202,11 @@ def test_a_file_that_is_not_utf8_is_a_file_error() -> None:
     [
         (b"", "personal.csv", "Filen är tom."),
         (csv_bytes([]), "personal.csv", "Filen har inga anställda, bara rubrikraden."),
-        (csv_bytes([ANNA]), "personal.pdf", "Filen ska vara en CSV-fil (.csv) eller en Excel-fil (.xlsx)."),
+        (
+            csv_bytes([ANNA]),
+            "personal.pdf",
+            "Filen ska vara en CSV-fil (.csv) eller en Excel-fil (.xlsx).",
+        ),
     ],
 )
 def test_whole_file_problems(data: bytes, name: str, message: str) -> None:
@@ -158,12 +216,72 @@ def test_whole_file_problems(data: bytes, name: str, message: str) -> None:
 
 
 def test_row_errors_name_the_row_as_excel_shows_it() -> None:
-    empty_name = ["1003", "", "Ek", "c@kommun.se", "Hemtjänst Norr", "vårdbiträde", "2024-01-01", "", "c"]
-    bad_date = ["1004", "Dan", "Dahl", "d@kommun.se", "Hemtjänst Norr", "vårdbiträde", "1/2/2024", "", "d"]
-    end_first = ["1005", "Eva", "Ek", "e@kommun.se", "Hemtjänst Norr", "vårdbiträde", "2024-05-01", "2024-04-30", "e"]
-    bad_mail = ["1006", "Fia", "Fors", "fia.kommun.se", "Hemtjänst Norr", "vårdbiträde", "2024-01-01", "", "f"]
-    same_number = ["1001", "Gun", "Gran", "g@kommun.se", "Hemtjänst Norr", "vårdbiträde", "2024-01-01", "", "g"]
-    same_user = ["1008", "Hans", "Hed", "h@kommun.se", "Hemtjänst Norr", "vårdbiträde", "2024-01-01", "", "ANNA"]
+    empty_name = [
+        "1003",
+        "",
+        "Ek",
+        "c@kommun.se",
+        "Hemtjänst Norr",
+        "vårdbiträde",
+        "2024-01-01",
+        "",
+        "c",
+    ]
+    bad_date = [
+        "1004",
+        "Dan",
+        "Dahl",
+        "d@kommun.se",
+        "Hemtjänst Norr",
+        "vårdbiträde",
+        "1/2/2024",
+        "",
+        "d",
+    ]
+    end_first = [
+        "1005",
+        "Eva",
+        "Ek",
+        "e@kommun.se",
+        "Hemtjänst Norr",
+        "vårdbiträde",
+        "2024-05-01",
+        "2024-04-30",
+        "e",
+    ]
+    bad_mail = [
+        "1006",
+        "Fia",
+        "Fors",
+        "fia.kommun.se",
+        "Hemtjänst Norr",
+        "vårdbiträde",
+        "2024-01-01",
+        "",
+        "f",
+    ]
+    same_number = [
+        "1001",
+        "Gun",
+        "Gran",
+        "g@kommun.se",
+        "Hemtjänst Norr",
+        "vårdbiträde",
+        "2024-01-01",
+        "",
+        "g",
+    ]
+    same_user = [
+        "1008",
+        "Hans",
+        "Hed",
+        "h@kommun.se",
+        "Hemtjänst Norr",
+        "vårdbiträde",
+        "2024-01-01",
+        "",
+        "ANNA",
+    ]
     rows = [ANNA, empty_name, bad_date, end_first, bad_mail, same_number, same_user, BJORN]
     roster = read_roster(csv_bytes(rows, ";"), "personal.csv")
     errors = {e.row: str(e) for e in roster.errors}
@@ -208,7 +326,9 @@ def test_a_missing_column_is_a_row_one_error_naming_it(column: str) -> None:
 
 
 # -- the store --------------------------------------------------------------------------------
-def person(number: str, username: str, last: str, unit: str = "Hemtjänst Norr", **kw: object) -> Employee:
+def person(
+    number: str, username: str, last: str, unit: str = "Hemtjänst Norr", **kw: object
+) -> Employee:
     values: dict[str, object] = {
         "number": number,
         "username": username,
@@ -287,7 +407,13 @@ def test_reimporting_the_same_file_changes_nothing_but_is_logged(store: RecordsS
     assert len(log) == 2
     latest = log[0]
     assert (latest["filename"], latest["imported_by"]) == ("v1-igen.csv", "hr")
-    assert [latest[k] for k in ("added", "changed", "deactivated", "reactivated", "unchanged")] == [0, 0, 0, 0, 3]
+    assert [latest[k] for k in ("added", "changed", "deactivated", "reactivated", "unchanged")] == [
+        0,
+        0,
+        0,
+        0,
+        3,
+    ]
     assert [log[1][k] for k in ("added", "unchanged")] == [3, 0]
 
 
