@@ -405,6 +405,7 @@ def test_retention_pseudonymises_only_those_who_left_long_enough_ago(
 
 
 # -- the command line -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_extract_pseudonymise_and_retention(
     tmp_path: Path, db_urls: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -252,7 +252,10 @@ def test_cli_statistics(
     assert main(["--root", str(root), "statistik", *urls]) == 0
     out = capsys.readouterr().out
     assert f"{module.title} (version 1): 2 inlämningar" in out
-    assert "   50%  k-enkel: Vad betyder salutogenes? · vanligaste fel: Läran om sjukdomars orsaker" in out
+    assert (
+        "   50%  k-enkel: Vad betyder salutogenes? · vanligaste fel: Läran om sjukdomars orsaker"
+        in out
+    )
     assert "  100%  k-fler: Vilka tre delar har KASAM?\n" in out
     assert "anna" not in out and "bertil" not in out
 
