@@ -555,3 +555,37 @@ def test_cli_imports_and_a_bad_file_imports_nothing(
         assert snapshot(store) == before
     finally:
         store.dispose()
+
+
+def test_an_import_never_brings_back_someone_past_retention(db_urls: dict[str, str]) -> None:
+    """People whose employment ended before the retention limit are skipped, not re-added."""
+    from omsorgslyft.records.store import RecordsStore
+
+    store = RecordsStore(db_urls["records"])
+    old = Employee(
+        "9001",
+        "gammal",
+        "Gam",
+        "Mal",
+        "g@x.se",
+        "Enhet",
+        "vårdbiträde",
+        date(2010, 1, 1),
+        date(2020, 1, 1),
+    )
+    recent = Employee(
+        "9002",
+        "ny",
+        "Ny",
+        "Lig",
+        "n@x.se",
+        "Enhet",
+        "vårdbiträde",
+        date(2010, 1, 1),
+        date(2026, 6, 1),
+    )
+    plan = store.plan_import([old, recent], ended_before=date(2024, 11, 23))
+    assert [e.number for e in plan.added] == ["9002"] and plan.skipped == 1
+    assert "1 slutade före gallringstiden" in plan.summary()
+    assert store.plan_import([old, recent]).skipped == 0  # without a limit: both
+    store.dispose()

@@ -68,7 +68,7 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
         print(f"Inget importerades: {len(roster.errors)} fel.", file=sys.stderr)
         return 1
     store = config.store()
-    plan = store.plan_import(roster.employees)
+    plan = store.plan_import(roster.employees, config.retention_limit(date.today()))
     for conflict in plan.conflicts:
         print(f"{path}: {conflict}")
     if plan.conflicts:
@@ -169,6 +169,17 @@ def cmd_gdpr(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from omsorgslyft.demo import seed
+
+    config = _config(args)
+    names = [e.username for e in config.store().employees(include_inactive=False)]
+    print("Rättar demoinlämningar med nbgrader (första gången tar det en stund) …", flush=True)
+    done = seed(config.modules_dir.parent, names, progress=lambda m: print(m, flush=True))
+    print(f"{done} demoinlämningar rättade.")
+    return 0
+
+
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     def db(p: argparse.ArgumentParser) -> None:
         p.add_argument("--db-url", help="registrets databas (standard: var/records.db)")
@@ -204,3 +215,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     gdpr.add_argument("--datum", help="dagens datum för gallring (ÅÅÅÅ-MM-DD)")
     db(gdpr)
     gdpr.set_defaults(func=cmd_gdpr)
+
+    demo = sub.add_parser("demo", help="rätta demoinlämningar för en del av personallistan")
+    db(demo)
+    demo.set_defaults(func=cmd_demo)

@@ -65,6 +65,12 @@ class RecordsConfig:
         facts = {m.id: ModuleFacts(m.id, m.title, m.version, m.pass_mark) for m in modules}
         return replace(self, modules=facts, courses=tuple(courses))
 
+    def retention_limit(self, today: date) -> date | None:
+        """Employment that ended before this day is past the retention period."""
+        from omsorgslyft.dates import add_months
+
+        return add_months(today, -self.retention_months) if self.retention_months > 0 else None
+
     @property
     def pass_marks(self) -> dict[str, int]:
         return {m.id: m.pass_mark for m in self.modules.values()}

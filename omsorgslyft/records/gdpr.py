@@ -128,6 +128,16 @@ def _pseudonym(username: str) -> str:
     return "anonym-" + hashlib.sha256(salt + username.encode()).hexdigest()[:16]
 
 
+def _statistics_only(result: dict[str, Any]) -> dict[str, Any]:
+    keep = ("module", "version", "score", "max_score", "percent", "pass_mark", "passed")
+    out = {k: result[k] for k in keep if k in result}
+    if "questions" in result:
+        out["questions"] = [
+            {"id": q.get("id"), "correct": q.get("correct")} for q in result["questions"]
+        ]
+    return out
+
+
 def erase(
     config: RecordsConfig, store: RecordsStore, person: str, mode: str, by: str
 ) -> str | None:
@@ -159,11 +169,18 @@ def erase(
             if mode == "radera":
                 conn.execute(delete(submission).where(submission.c.learner == name))
             else:
-                conn.execute(
-                    update(submission)
-                    .where(submission.c.learner == name)
-                    .values(learner=alias, answers="{}")
-                )
+                # keep what statistics need (score, pass, which questions were right),
+                # drop the answers and the feedback that would tell what was chosen
+                rows = conn.execute(
+                    select(submission.c.id, submission.c.result).where(submission.c.learner == name)
+                ).all()
+                for row in rows:
+                    kept = _statistics_only(json.loads(row.result) if row.result else {})
+                    conn.execute(
+                        update(submission)
+                        .where(submission.c.id == row.id)
+                        .values(learner=alias, answers="{}", result=json.dumps(kept))
+                    )
         engine.dispose()
     if config.gradebook_url and store.source(config.gradebook_url, "student") is not None:
         from nbgrader.api import Gradebook, MissingEntry

@@ -376,7 +376,9 @@ class ImportHandler(Base):
             errors = [str(e) for e in roster.errors]
             plan, pending = None, ""
             if not errors:
-                plan = self.records.store.plan_import(roster.employees)
+                plan = self.records.store.plan_import(
+                    roster.employees, self.records.config.retention_limit(self.records.today())
+                )
                 errors = plan.conflicts
                 if not errors:
                     pending = self.records.keep_pending(

@@ -155,6 +155,7 @@ class ImportPlan:
     deactivated: list[Employee] = field(default_factory=list)
     reactivated: list[Employee] = field(default_factory=list)
     unchanged: int = 0
+    skipped: int = 0  # ended longer ago than the retention period: not brought back
     conflicts: list[str] = field(default_factory=list)
 
     @property
@@ -166,6 +167,11 @@ class ImportPlan:
             f"{len(self.added)} nya, {len(self.changed)} ändrade, "
             f"{len(self.deactivated)} avslutade, {len(self.reactivated)} återaktiverade, "
             f"{self.unchanged} oförändrade"
+            + (
+                f", {self.skipped} slutade före gallringstiden och hoppades över"
+                if self.skipped
+                else ""
+            )
         )
 
 
@@ -224,13 +230,21 @@ class RecordsStore:
             row = conn.execute(select(employee).where(employee.c.number == number)).first()
         return _employee(row) if row else None
 
-    def plan_import(self, incoming: Iterable[Employee]) -> ImportPlan:
+    def plan_import(
+        self, incoming: Iterable[Employee], ended_before: date | None = None
+    ) -> ImportPlan:
+        """Compare a roster file with the database. People whose employment ended before
+        ``ended_before`` (the retention limit) are skipped, so an import never brings back
+        someone the retention rule has already pseudonymised."""
         current = {e.number: e for e in self.employees()}
         by_username = {e.username: e.number for e in current.values()}
         plan = ImportPlan()
         seen: set[str] = set()
         for new in incoming:
             seen.add(new.number)
+            if ended_before and new.end and new.end < ended_before and new.number not in current:
+                plan.skipped += 1
+                continue
             other = by_username.get(new.username)
             if other is not None and other != new.number:
                 plan.conflicts.append(
