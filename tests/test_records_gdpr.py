@@ -101,7 +101,12 @@ def learner_data(
     log = SubmissionLog(cfg.submissions_url)
     sid = {"ANNA": "sub-1", "BERTIL": "sub-2"}[tag]  # random ids in real life
     sub, _ = log.receive(sid, who.username, "kasam", 1, {"k1": f"{tag}-SVAR-1"})
-    log.finish(sid, DONE, {"score": score, "max_score": 10.0, "passed": score >= 8})
+    chosen = [{"id": "k1", "correct": True, "feedback": f"{tag}-VALDE-DETTA"}]
+    log.finish(
+        sid,
+        DONE,
+        {"score": score, "max_score": 10.0, "passed": score >= 8, "questions": chosen},
+    )
     log.engine.dispose()
     answers = AnswerStore(cfg.answers_url)
     s = answers.session(answers.open_session(who.username, "kasam", 1))
@@ -113,7 +118,12 @@ def learner_data(
         "kasam",
         1,
         sid,
-        {"score": score, "max_score": 10.0, "passed": score >= 8, "questions": []},
+        {
+            "score": score,
+            "max_score": 10.0,
+            "passed": score >= 8,
+            "questions": [{"id": "k1", "correct": True, "feedback": f"{tag}-VALDE-DETTA"}],
+        },
     )
     answers.engine.dispose()
     assert cfg.course_dir is not None
@@ -291,6 +301,10 @@ def test_pseudonymisation_removes_identity_everywhere_and_keeps_scores(world) ->
     )
     (kept_result,) = rows(cfg.answers_url, result, learner=alias)
     assert (kept_result.score, kept_result.passed) == (9.0, True)
+    # what statistics need stays; feedback that would tell what was chosen goes
+    for details in (kept.result, kept_result.details):
+        assert "VALDE-DETTA" not in details
+        assert json.loads(details)["questions"] == [{"id": "k1", "correct": True}]
     for table in (answer, reflection, page_session):
         assert rows(cfg.answers_url, table, learner=alias) == []
         assert [r.learner for r in rows(cfg.answers_url, table)] == ["bertil.bergstrom"]

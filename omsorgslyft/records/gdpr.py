@@ -161,7 +161,17 @@ def erase(
             if mode == "radera":
                 conn.execute(delete(result).where(result.c.learner == name))
             else:
-                conn.execute(update(result).where(result.c.learner == name).values(learner=alias))
+                for row in conn.execute(
+                    select(result.c.submission_id, result.c.details).where(result.c.learner == name)
+                ).all():
+                    conn.execute(
+                        update(result)
+                        .where(result.c.submission_id == row.submission_id)
+                        .values(
+                            learner=alias,
+                            details=json.dumps(_statistics_only(json.loads(row.details))),
+                        )
+                    )
         engine.dispose()
     if store.source(config.submissions_url, "submission") is not None:
         engine = make_engine(config.submissions_url)
