@@ -121,7 +121,7 @@ def expected(r: CompetenceRecord) -> dict[str, Any]:
         "Antal försök": r.attempts,
         "Godkänd": r.passed_on,
         "Giltig till": r.valid_until,
-        "Klart senast": r.due,
+        "Klar senast": r.due,
         "Godkänd version": r.passed_version,
         "Aktuell version": r.current_version,
         "Kurser": ", ".join(r.courses),
@@ -146,7 +146,7 @@ def test_headers_are_swedish_and_in_order() -> None:
         "Antal försök",
         "Godkänd",
         "Giltig till",
-        "Klart senast",
+        "Klar senast",
         "Godkänd version",
         "Aktuell version",
         "Kurser",
@@ -374,7 +374,7 @@ def test_records_computed_from_a_store_export_as_they_are(db_urls: dict[str, str
             for r in records:
                 row = got[r.employee.number]
                 assert row["Status"] == r.status.value
-                assert row["Klart senast"] == r.due.isoformat()
+                assert row["Klar senast"] == r.due.isoformat()
                 _same(row["Senaste resultat (%)"], r.latest_score, dialect)
                 _same(row["Antal försök"], r.attempts, dialect)
         assert [(j["username"], j["status"]) for j in to_json(records)] == [
@@ -418,7 +418,7 @@ def _read(fmt: str, path: Path) -> list[dict[str, Any]]:
                 "Modul-id": j["module"],
                 "Modul": j["module_title"],
                 "Status": j["status"],
-                "Klart senast": date.fromisoformat(j["due"]),
+                "Klar senast": date.fromisoformat(j["due"]),
             }
             for j in json.loads(path.read_text(encoding="utf-8"))
         ]
@@ -426,7 +426,7 @@ def _read(fmt: str, path: Path) -> list[dict[str, Any]]:
         frame = pd.read_excel(path, dtype={"Anställningsnummer": str})
         rows = frame.to_dict("records")
         for row in rows:
-            row["Klart senast"] = row["Klart senast"].date()
+            row["Klar senast"] = row["Klar senast"].date()
         return rows
     sep, decimal, encoding = (";", ",", "utf-8-sig") if fmt == "csv" else (",", ".", "utf-8")
     if fmt == "csv":
@@ -438,7 +438,7 @@ def _read(fmt: str, path: Path) -> list[dict[str, Any]]:
     )
     rows = frame.to_dict("records")
     for row in rows:
-        row["Klart senast"] = date.fromisoformat(row["Klart senast"])
+        row["Klar senast"] = date.fromisoformat(row["Klar senast"])
     return rows
 
 
@@ -472,7 +472,7 @@ def test_cli_exports_every_format(
         assert f"{len(WANT)} poster beräknade" in capsys.readouterr().err
         rows = _read(fmt, out)
         got = {
-            (r["Anställningsnummer"], r["Modul-id"]): (r["Status"], r["Klart senast"]) for r in rows
+            (r["Anställningsnummer"], r["Modul-id"]): (r["Status"], r["Klar senast"]) for r in rows
         }
         assert got == WANT, fmt
         assert all(r["Modul"] == titles[r["Modul-id"]] for r in rows)

@@ -293,6 +293,7 @@ def test_hr_erases_a_person_on_request(graded: Platform) -> None:
         BASE + "anstalld/1099/radera",
         data={"atgard": "radera", "bekrafta": "1099", "_xsrf": xsrf(page.text)},
     )
-    assert done.status_code == 200 and "raderade" in done.text
+    assert done.status_code == 200 and "Uppgifterna är raderade." in done.text
+    assert "1099" not in str(done.url)
     assert hr.get(BASE + "anstalld/1099").status_code == 404
     assert hr.get(BASE + "anstalld/1099/registerutdrag").status_code == 404

@@ -21,6 +21,7 @@ def _config(args: argparse.Namespace) -> RecordsConfig:
         submissions_url=getattr(args, "submissions_url", "") or "",
         gradebook_url=getattr(args, "gradebook_url", "") or "",
         answers_url=getattr(args, "answers_url", "") or "",
+        retention_months=getattr(args, "gallringstid", 24),
     ).load()
 
 
@@ -121,7 +122,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.buffer.write(data)
     else:
-        out = Path(args.output or f"kompetensregister-{_today(args).isoformat()}.{fmt[:4]}")
+        ending = {"xlsx": "xlsx", "json": "json"}.get(fmt, "csv")
+        out = Path(args.output or f"kompetensregister-{_today(args).isoformat()}.{ending}")
         out.write_bytes(data)
         print(f"Sparat: {out} ({len(data) / 1024:.0f} kB).", file=sys.stderr)
     return 0
@@ -186,6 +188,13 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         p.add_argument("--submissions-url", help="inlämningsloggen (standard: grading/)")
         p.add_argument("--gradebook-url", help="nbgraders gradebook (standard: grading/)")
         p.add_argument("--answers-url", help="svarsdatabasen (standard: var/learn.db)")
+        p.add_argument(
+            "--gallringstid",
+            type=int,
+            default=24,
+            help="månader efter avslutad anställning innan uppgifterna pseudonymiseras "
+            "(0 = aldrig; standard 24, som plattformen)",
+        )
 
     roster = sub.add_parser("roster", help="personallistan från HR-systemet")
     rsub = roster.add_subparsers(dest="roster_command", required=True)

@@ -30,13 +30,13 @@ COLUMNS: tuple[tuple[str, Callable[[CompetenceRecord], Any]], ...] = (
     ("Antal försök", lambda r: r.attempts),
     ("Godkänd", lambda r: r.passed_on),
     ("Giltig till", lambda r: r.valid_until),
-    ("Klart senast", lambda r: r.due),
+    ("Klar senast", lambda r: r.due),
     ("Godkänd version", lambda r: r.passed_version),
     ("Aktuell version", lambda r: r.current_version),
     ("Kurser", lambda r: ", ".join(r.courses)),
 )
 HEADERS = tuple(name for name, _ in COLUMNS)
-DATE_COLUMNS = ("Godkänd", "Giltig till", "Klart senast")
+DATE_COLUMNS = ("Godkänd", "Giltig till", "Klar senast")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 Progress = Callable[[int, int], None]

@@ -36,7 +36,7 @@ from omsorgslyft.records.config import RecordsConfig
 from omsorgslyft.records.export import to_csv, to_json, to_xlsx
 from omsorgslyft.records.filters import COVERAGE_TARGET, Filters, coverage, status_counts
 from omsorgslyft.records.hubsync import HubClient, sync_hub
-from omsorgslyft.records.model import STATUS_ORDER, CompetenceRecord, Status
+from omsorgslyft.records.model import STATUS_ORDER, CompetenceRecord, Employee, Status
 from omsorgslyft.records.roster import read_roster
 from omsorgslyft.records.stats import question_statistics
 from omsorgslyft.records.store import ImportPlan, RecordsStore
@@ -46,7 +46,7 @@ log = logging.getLogger("omsorgslyft.records")
 HR_SCOPE = "custom:omsorgslyft:hr"
 STATS_SCOPE = "custom:omsorgslyft:statistics"
 OWN_SCOPE = "custom:omsorgslyft:own-records"
-MAX_UPLOAD = 20 * 1024 * 1024
+MAX_UPLOAD = 55 * 1024 * 1024  # above the roster reader's own 50 MB limit
 PAGE_SIZE = 100
 CACHE_SECONDS = 20.0
 PENDING_SECONDS = 30 * 60
@@ -64,6 +64,7 @@ STATUS_CLASS = {
 @dataclass
 class PendingImport:
     plan: ImportPlan
+    employees: tuple[Employee, ...]
     filename: str
     by: str
     created: float
@@ -248,6 +249,7 @@ class OverviewHandler(Base):
             people=len({r.employee.number for r in chosen}),
             today=self.records.today(),
             imports=self.records.store.imports(1),
+            message=self.get_argument("meddelande", "")[:200],
         )
 
 
@@ -339,14 +341,18 @@ class EraseHandler(Base):
         person = self.records.store.employee_by_number(number)
         if person is None:
             raise web.HTTPError(404)
-        summary = gdpr.erase(self.records.config, self.records.store, number, mode, self.username)
+        done = gdpr.erase(self.records.config, self.records.store, number, mode, self.username)
         self.records.changed()
         if self.records.hub is not None:
             try:
                 await self.records.hub.call("DELETE", f"users/{person.username}")
             except Exception:
                 log.info("%s had no hub user to remove", number)
-        self.redirect(self.url("", meddelande=summary or ""))
+        # the message names no one: the URL ends up in logs
+        text = (
+            "Uppgifterna är raderade." if mode == "radera" else "Uppgifterna är pseudonymiserade."
+        )
+        self.redirect(self.url("", meddelande=text if done else ""))
 
 
 class ImportHandler(Base):
@@ -382,7 +388,7 @@ class ImportHandler(Base):
                 errors = plan.conflicts
                 if not errors:
                     pending = self.records.keep_pending(
-                        PendingImport(plan, name, self.username, time.monotonic())
+                        PendingImport(plan, roster.employees, name, self.username, time.monotonic())
                     )
         self.set_status(400 if errors else 200)
         self.render_page(
@@ -406,15 +412,19 @@ class ImportConfirmHandler(Base):
                 self.url("import", meddelande="Provkörningen är för gammal. Ladda upp filen igen.")
             )
             return
-        # a plan made against an older roster must be made again
-        self.records.store.apply_import(pending.plan, pending.filename, self.username)
+        # plan again against the roster as it is now (another import may have come first)
+        store = self.records.store
+        plan = store.plan_import(
+            pending.employees, self.records.config.retention_limit(self.records.today())
+        )
+        if plan.conflicts:
+            self.redirect(self.url("import", meddelande=" ".join(plan.conflicts)))
+            return
+        store.apply_import(plan, pending.filename, self.username)
         self.records.changed()
         await self.records.sync()
         self.redirect(
-            self.url(
-                "import",
-                meddelande=f"Importerat från {pending.filename}: {pending.plan.summary()}.",
-            )
+            self.url("import", meddelande=f"Importerat från {pending.filename}: {plan.summary()}.")
         )
 
 
