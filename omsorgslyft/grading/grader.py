@@ -264,4 +264,10 @@ class Grader:
                 listener(final)
 
     def shutdown(self) -> None:
+        """Stop the workers: a grading in progress is abandoned and redone at the next start."""
+        processes = list(getattr(self.pool, "_processes", {}).values())
         self.pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=10)

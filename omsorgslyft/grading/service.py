@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -158,11 +159,21 @@ async def serve(args: argparse.Namespace) -> None:
     await grader.start()
     url = os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{args.port}")
     port = int(url.rsplit(":", 1)[1].split("/")[0])
-    HTTPServer(app, max_body_size=MAX_BODY * 2).listen(port, "127.0.0.1")
+    server = HTTPServer(app, max_body_size=MAX_BODY * 2)
+    server.listen(port, "127.0.0.1")
     logging.info(
         "grading service on 127.0.0.1:%s%s with %d modules", port, prefix, len(grader.modules)
     )
-    await asyncio.Event().wait()
+    # JupyterHub stops a service with SIGTERM: take the worker processes down with us
+    # (anything acknowledged but not graded is in the log and is graded at the next start)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    logging.info("grading service stopping")
+    server.stop()
+    grader.shutdown()
 
 
 def main(argv: list[str] | None = None) -> None:
