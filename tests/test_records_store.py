@@ -256,28 +256,48 @@ def test_gradebook_scores_replace_the_matching_attempt_and_manual_grading_counts
         set_grades(gb, "kasam", "anna", "auto_score", test_k1=5.0, test_k2=3.0)
         set_grades(gb, "kasam", "bo", "auto_score", test_k1=0.0, test_k2=0.0)
 
-        scores = store.gradebook_scores()
-        assert {k: v[1:] for k, v in scores.items()} == {
+        everything = store.gradebook_scores(everything=True)
+        assert {k: v[1:] for k, v in everything.items()} == {
             ("anna", "kasam"): (8.0, 10.0),
             ("bo", "kasam"): (0.0, 10.0),
+        }
+        # autograded scores are the log's own (copied from the gradebook at grading time):
+        # nothing to correct until a person grades by hand
+        assert store.gradebook_scores() == {} and store.gradebook_scores("anna") == {}
+        attempts = store.attempts(cfg.pass_marks)
+        assert [(a.score, a.passed) for a in attempts[("anna", "kasam")]] == [
+            (4.0, False),
+            (9.0, True),
+        ]
+
+        # a trainer grades by hand in formgrader: the gradebook's score wins, for the
+        # submission it belongs to (anna's latest), on every path
+        set_grades(gb, "kasam", "anna", "manual_score", test_k1=2.0)
+        set_grades(gb, "kasam", "bo", "manual_score", test_k1=1.0)
+        assert {k: v[1:] for k, v in store.gradebook_scores().items()} == {
+            ("anna", "kasam"): (5.0, 10.0),
+            ("bo", "kasam"): (1.0, 10.0),
+        }
+        assert store.gradebook_scores("anna") == {
+            ("anna", "kasam"): store.gradebook_scores()[("anna", "kasam")]
         }
         attempts = store.attempts(cfg.pass_marks)
         assert [(a.score, a.passed) for a in attempts[("anna", "kasam")]] == [
             (4.0, False),
-            (8.0, True),  # the gradebook's 8/10, not the log's 9/10
+            (5.0, False),
         ]
+        # bo's gradebook entry belongs to no submission in the log: not used
         assert [(a.score, a.passed) for a in attempts[("bo", "kasam")]] == [(10.0, True)]
-        records = compute_records(store, cfg.courses, cfg.pass_marks, TODAY)
-        assert by_module(records, "anna")["kasam"].status is Status.PASSED
-        assert by_module(records, "anna")["kasam"].latest_score == 80.0
-        assert by_module(records, "bo")["kasam"].latest_score == 100.0
-
-        # a trainer grades by hand in formgrader: the manual score wins over the autograder's
-        set_grades(gb, "kasam", "anna", "manual_score", test_k1=2.0)
         record = by_module(compute_records(store, cfg.courses, cfg.pass_marks, TODAY), "anna")
         assert record["kasam"].latest_score == 50.0
         assert record["kasam"].status is Status.IN_PROGRESS
         assert record["kasam"].passed_on is None
+        assert (
+            by_module(compute_records(store, cfg.courses, cfg.pass_marks, TODAY), "bo")[
+                "kasam"
+            ].latest_score
+            == 100.0
+        )
 
         # extra credit counts too
         set_grades(gb, "kasam", "anna", "extra_credit", test_k2=3.0)

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import date
 
 from omsorgslyft.model import Course
+from omsorgslyft.records.bulk import paused_gc
 from omsorgslyft.records.model import CompetenceRecord, Employee, Requirement
-from omsorgslyft.records.rules import records_for, requirements_for
+from omsorgslyft.records.rules import record, requirements_for
 from omsorgslyft.records.store import RecordsStore
 
 
@@ -20,6 +21,18 @@ def compute_records(
     include_inactive: bool = False,
 ) -> list[CompetenceRecord]:
     """Read roster, gradebook, submission log and started modules once; apply the rules."""
+    with paused_gc():
+        return _compute(store, courses, pass_marks, today, learner, include_inactive)
+
+
+def _compute(
+    store: RecordsStore,
+    courses: Sequence[Course],
+    pass_marks: dict[str, int],
+    today: date,
+    learner: str | None,
+    include_inactive: bool,
+) -> list[CompetenceRecord]:
     if learner is not None:
         one = store.employee_by_username(learner)
         employees: list[Employee] = [one] if one is not None else []
@@ -39,7 +52,18 @@ def compute_records(
         if key not in cache:
             cache[key] = requirements_for(e, courses)
         reqs = cache[key]
-        mine = {m: attempts.get((e.username, m), []) for m in reqs}
-        began = {m: started.get((e.username, m), set()) for m in reqs}
-        out.extend(records_for(e, reqs, versions, mine, began, today))
+        name = e.username
+        for m, req in reqs.items():
+            version = versions.get(m)
+            if version is not None:
+                out.append(
+                    record(
+                        e,
+                        req,
+                        version,
+                        attempts.get((name, m), []),
+                        started.get((name, m), ()),
+                        today,
+                    )
+                )
     return out

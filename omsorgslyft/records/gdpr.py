@@ -109,7 +109,7 @@ def register_extract(
                 )
     if config.gradebook_url:
         for (student, module), (stamp, score, max_score) in store.gradebook_scores(
-            who.username
+            who.username, everything=True
         ).items():
             if student == who.username:
                 extract["gradebook"].append(

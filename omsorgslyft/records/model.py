@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Status(StrEnum):
@@ -69,9 +70,13 @@ class Requirement:
     courses: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """One graded submission of a module's knowledge check."""
+class Attempt(NamedTuple):
+    """One graded submission of a module's knowledge check.
+
+    Immutable like the other domain types; a named tuple because a large export makes a
+    few hundred thousand of these and of :class:`CompetenceRecord` (a frozen dataclass
+    costs about six times as much to create).
+    """
 
     learner: str
     module: str
@@ -90,9 +95,8 @@ class ModuleVersion:
     released_on: date  # when this version became the current one
 
 
-@dataclass(frozen=True)
-class CompetenceRecord:
-    """Where one employee stands on one required module on one day."""
+class CompetenceRecord(NamedTuple):
+    """Where one employee stands on one required module on one day (immutable)."""
 
     employee: Employee
     module: str

@@ -53,33 +53,28 @@ def record(
     started_versions: Iterable[int],
     today: date,
 ) -> CompetenceRecord:
-    """The status of one employee on one required module; ``attempts`` oldest first."""
-    counting = [
-        a
-        for a in attempts
-        if a.passed and (not req.retake_on_new_version or a.version >= version.version)
-    ]
+    """The status of one employee on one required module; ``attempts`` oldest first.
+
+    Runs 200,000 times for a large municipality's export: plain code, no intermediate
+    dictionaries.
+    """
+    retake = req.retake_on_new_version
+    current = version.version
+    best = None
+    for a in reversed(attempts):
+        if a.passed and (not retake or a.version >= current):
+            best = a
+            break
     due = employee.start + timedelta(days=req.due_days)
-    if req.retake_on_new_version and not counting and any(a.passed for a in attempts):
+    if retake and best is None and any(a.passed for a in attempts):
         # an older version was passed: the retake is due N days after the new version came
         due = max(employee.start, version.released_on) + timedelta(days=req.due_days)
-    latest = attempts[-1] if attempts else None
-    base = {
-        "employee": employee,
-        "module": req.module,
-        "module_title": version.title,
-        "courses": req.courses,
-        "due": due,
-        "current_version": version.version,
-        "attempts": len(attempts),
-        "latest_score": (
-            round(100.0 * latest.score / latest.max_score, 1)
-            if latest and latest.max_score
-            else None
-        ),
-    }
-    if counting:
-        best = counting[-1]
+    latest_score = None
+    if attempts:
+        latest = attempts[-1]
+        if latest.max_score:
+            latest_score = round(100.0 * latest.score / latest.max_score, 1)
+    if best is not None:
         passed_on = best.graded_at.date()
         valid_until = add_months(passed_on, req.validity_months)
         if today > valid_until:
@@ -89,22 +84,38 @@ def record(
         else:
             status = Status.PASSED
         return CompetenceRecord(
-            status=status,
-            passed_on=passed_on,
-            valid_until=valid_until,
-            passed_version=best.version,
-            **base,  # type: ignore[arg-type]
+            employee,
+            req.module,
+            version.title,
+            req.courses,
+            status,
+            due,
+            current,
+            len(attempts),
+            latest_score,
+            passed_on,
+            valid_until,
+            best.version,
         )
-    relevant = {a.version for a in attempts} | set(started_versions)
-    if req.retake_on_new_version:
-        relevant = {v for v in relevant if v >= version.version}
     if today > due:
         status = Status.OVERDUE
-    elif relevant:
+    elif any((not retake or v >= current) for v in started_versions) or any(
+        (not retake or a.version >= current) for a in attempts
+    ):
         status = Status.IN_PROGRESS
     else:
         status = Status.NOT_STARTED
-    return CompetenceRecord(status=status, **base)  # type: ignore[arg-type]
+    return CompetenceRecord(
+        employee,
+        req.module,
+        version.title,
+        req.courses,
+        status,
+        due,
+        current,
+        len(attempts),
+        latest_score,
+    )
 
 
 def records_for(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -26,10 +26,12 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    case,
     create_engine,
     func,
     inspect,
     select,
+    type_coerce,
 )
 
 from omsorgslyft.db import make_engine, upsert
@@ -105,6 +107,13 @@ gb_notebook = Table(
     gradebook,
     Column("id", String(32), primary_key=True),
     Column("assignment_id", String(32), ForeignKey("submitted_assignment.id")),
+    Column("notebook_id", String(32)),  # the assignment's (source) notebook
+)
+gb_base_cell = Table(
+    "base_cell",
+    gradebook,
+    Column("id", String(32), primary_key=True),
+    Column("notebook_id", String(32)),
 )
 gb_grade = Table(
     "grade",
@@ -335,72 +344,79 @@ class RecordsStore:
     ) -> dict[tuple[str, str], list[Attempt]]:
         """Every graded attempt per (learner, module), oldest first.
 
-        History and versions come from the submission log; the score of the attempt the
-        gradebook holds (the latest, including any manual grading in formgrader) comes from
-        the gradebook. Passed means the score reaches the module's pass mark.
+        History and versions come from the submission log, whose scores are what nbgrader
+        put in the gradebook when it autograded. What changed in the gradebook after that
+        (manual grades and extra credit given in formgrader) is read from the gradebook and
+        replaces the score of the submission it belongs to. Passed means the score reaches
+        the module's pass mark.
         """
         from omsorgslyft.grading.submissions import DONE, submission
 
         assert self.sources is not None
+        out: dict[tuple[str, str], list[Attempt]] = defaultdict(list)
+        source = self.source(self.sources.submissions_url, "submission")
+        if source is None:
+            return out
+        # timestamps as the database gives them: parsed below only where they are needed
         query = select(
             submission.c.learner,
             submission.c.module,
             submission.c.version,
             submission.c.score,
             submission.c.max_score,
-            submission.c.received_at,
-            submission.c.graded_at,
+            type_coerce(submission.c.received_at, String).label("received_at"),
+            type_coerce(submission.c.graded_at, String).label("graded_at"),
         ).where(submission.c.status == DONE)
         if learner is not None:
             query = query.where(submission.c.learner == learner)
-        out: dict[tuple[str, str], list[Attempt]] = defaultdict(list)
-        received: dict[tuple[str, str], list[datetime]] = defaultdict(list)
-        source = self.source(self.sources.submissions_url, "submission")
-        if source is None:
-            return out
         with source.connect() as conn:
             rows = conn.execute(query.order_by(submission.c.graded_at)).all()
-        for r in rows:
-            key = (r.learner, r.module)
+        corrections = self.gradebook_scores(learner) if self.sources.gradebook_url else {}
+        received: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for learner_, module, version, score, max_score, got, graded in rows:
+            key = (learner_, module)
+            score, max_score = score or 0.0, max_score or 0.0
+            mark = pass_marks.get(module, 100)
             out[key].append(
                 Attempt(
-                    r.learner,
-                    r.module,
-                    r.version,
-                    r.score or 0.0,
-                    r.max_score or 0.0,
-                    False,
-                    r.graded_at,
+                    learner_,
+                    module,
+                    version,
+                    score,
+                    max_score,
+                    bool(max_score) and 100.0 * score / max_score >= mark,
+                    _moment(graded),
                 )
             )
-            received[key].append(r.received_at)
-        if self.sources.gradebook_url:
-            for (student, module), (stamp, score, max_score) in self.gradebook_scores(
-                learner
-            ).items():
-                stamps = received.get((student, module))
-                if not stamps:
-                    continue
-                # the gradebook holds the submission whose received time is its timestamp
-                for i in range(len(stamps) - 1, -1, -1):
-                    if _same_moment(stamps[i], stamp):
-                        out[(student, module)][i] = replace(
-                            out[(student, module)][i], score=score, max_score=max_score
-                        )
-                        break
-        for key, attempts in out.items():
-            mark = pass_marks.get(key[1], 100)
-            out[key] = [
-                replace(a, passed=bool(a.max_score) and 100.0 * a.score / a.max_score >= mark)
-                for a in attempts
-            ]
+            if key in corrections:
+                received[key].append(got)
+        for key, (stamp, score, max_score) in corrections.items():
+            stamps = received.get(key, [])
+            # the gradebook holds the submission whose received time is its timestamp
+            for i in range(len(stamps) - 1, -1, -1):
+                if _same_moment(_moment(stamps[i]), stamp):
+                    mark = pass_marks.get(key[1], 100)
+                    passed = bool(max_score) and 100.0 * score / max_score >= mark
+                    out[key][i] = out[key][i]._replace(
+                        score=score, max_score=max_score, passed=passed
+                    )
+                    break
         return out
 
     def gradebook_scores(
-        self, learner: str | None = None
+        self, learner: str | None = None, everything: bool = False
     ) -> dict[tuple[str, str], tuple[datetime, float, float]]:
-        """(student, assignment) -> (timestamp, score, max score) from nbgrader's gradebook."""
+        """(student, assignment) -> (timestamp, score, max score) from nbgrader's gradebook.
+
+        Only the submissions a person has graded by hand or given extra credit in
+        formgrader: the autograded scores are in the submission log already (the grading
+        service copied them from the gradebook), and summing two million grade rows is
+        what makes ``nbgrader export`` slow. ``everything`` sums every submission.
+        """
         assert self.sources is not None
+        source = self.source(self.sources.gradebook_url, "submitted_assignment")
+        if source is None:
+            return {}
         score = func.sum(
             func.coalesce(gb_grade.c.manual_score, gb_grade.c.auto_score, 0.0)
             + func.coalesce(gb_grade.c.extra_credit, 0.0)
@@ -421,16 +437,75 @@ class RecordsStore:
             )
             .group_by(gb_submitted.c.id, gb_submitted.c.student_id, gb_assignment.c.name)
         )
-        if learner is not None:
-            query = query.where(gb_submitted.c.student_id == learner)
-        source = self.source(self.sources.gradebook_url, "submitted_assignment")
-        if source is None:
-            return {}
+        out: dict[tuple[str, str], tuple[datetime, float, float]] = {}
         with source.connect() as conn:
-            return {
-                (r.student_id, r.name): (r.timestamp, float(r.score), float(r.max_score or 0))
-                for r in conn.execute(query)
-            }
+            if learner is not None and not everything:
+                return _learner_scores(conn, learner, score)
+            if everything:
+                if learner is not None:
+                    query = query.where(gb_submitted.c.student_id == learner)
+                for r in conn.execute(query):
+                    out[(r.student_id, r.name)] = (
+                        r.timestamp,
+                        float(r.score),
+                        float(r.max_score or 0),
+                    )
+            else:
+                # every notebook of each submission someone touched by hand, summed in one
+                # pass over the grade table (nbgrader has no index on grade.notebook_id)
+                touched = select(gb_grade.c.notebook_id).where(
+                    gb_grade.c.manual_score.is_not(None) | gb_grade.c.extra_credit.is_not(None)
+                )
+                submissions = select(gb_notebook.c.assignment_id).where(
+                    gb_notebook.c.id.in_(touched)
+                )
+                notebooks = select(gb_notebook.c.id).where(
+                    gb_notebook.c.assignment_id.in_(submissions)
+                )
+                sums = dict(
+                    conn.execute(
+                        select(gb_grade.c.notebook_id, score)
+                        .where(gb_grade.c.notebook_id.in_(notebooks))
+                        .group_by(gb_grade.c.notebook_id)
+                    ).all()
+                )
+                maxima = dict(
+                    conn.execute(
+                        select(gb_base_cell.c.notebook_id, func.sum(gb_grade_cell.c.max_score))
+                        .select_from(
+                            gb_grade_cell.join(
+                                gb_base_cell, gb_base_cell.c.id == gb_grade_cell.c.id
+                            )
+                        )
+                        .group_by(gb_base_cell.c.notebook_id)
+                    ).all()
+                )
+                ids = sorted(sums)
+                totals: dict[tuple[str, str], list[Any]] = {}
+                for i in range(0, len(ids), 500):
+                    meta = (
+                        select(
+                            gb_notebook.c.id,
+                            gb_notebook.c.notebook_id,
+                            gb_submitted.c.student_id,
+                            gb_assignment.c.name,
+                            gb_submitted.c.timestamp,
+                        )
+                        .select_from(
+                            gb_notebook.join(
+                                gb_submitted, gb_submitted.c.id == gb_notebook.c.assignment_id
+                            ).join(
+                                gb_assignment, gb_assignment.c.id == gb_submitted.c.assignment_id
+                            )
+                        )
+                        .where(gb_notebook.c.id.in_(ids[i : i + 500]))
+                    )
+                    for nb, source_nb, student, name, stamp in conn.execute(meta):
+                        total = totals.setdefault((student, name), [stamp, 0.0, 0.0])
+                        total[1] += float(sums[nb] or 0)
+                        total[2] += float(maxima.get(source_nb) or 0)
+                return {k: (v[0], v[1], v[2]) for k, v in totals.items()}
+        return out
 
     def started(self, learner: str | None = None) -> dict[tuple[str, str], set[int]]:
         """(learner, module) -> versions with saved answers (never reflections)."""
@@ -463,6 +538,72 @@ def _has_table(engine: Engine, url: str, table: str | None = None) -> bool:
         _TABLES.add((url, table))
         return True
     return False
+
+
+gb_source_notebook = Table("notebook", gradebook, Column("id", String(32), primary_key=True))
+
+
+def _learner_scores(
+    conn: Any, learner: str, score: Any
+) -> dict[tuple[str, str], tuple[datetime, float, float]]:
+    """One learner's submissions that someone graded by hand or gave extra credit (the
+    same rule as for everyone), found through nbgrader's unique-constraint indexes: its
+    grade table has no index on notebook_id alone, and a plain join would read all of it."""
+    submitted = {
+        r.id: (r.name, r.timestamp)
+        for r in conn.execute(
+            select(gb_submitted.c.id, gb_assignment.c.name, gb_submitted.c.timestamp)
+            .select_from(
+                gb_submitted.join(gb_assignment, gb_assignment.c.id == gb_submitted.c.assignment_id)
+            )
+            .where(gb_submitted.c.student_id == learner)
+        )
+    }
+    if not submitted:
+        return {}
+    notebooks = conn.execute(
+        select(gb_notebook.c.id, gb_notebook.c.assignment_id, gb_notebook.c.notebook_id).where(
+            gb_notebook.c.notebook_id.in_(select(gb_source_notebook.c.id)),
+            gb_notebook.c.assignment_id.in_(list(submitted)),
+        )
+    ).all()
+    touched = func.sum(
+        case(
+            (gb_grade.c.manual_score.is_not(None) | gb_grade.c.extra_credit.is_not(None), 1),
+            else_=0,
+        )
+    )
+    rows = conn.execute(
+        select(gb_grade.c.notebook_id, score, touched)
+        .where(
+            gb_grade.c.cell_id.in_(select(gb_grade_cell.c.id)),
+            gb_grade.c.notebook_id.in_([n.id for n in notebooks]),
+        )
+        .group_by(gb_grade.c.notebook_id)
+    ).all()
+    by_hand = {n.assignment_id for n in notebooks if any(r[0] == n.id and r[2] for r in rows)}
+    notebooks = [n for n in notebooks if n.assignment_id in by_hand]
+    sums = {r[0]: r[1] for r in rows}
+    maxima = dict(
+        conn.execute(
+            select(gb_base_cell.c.notebook_id, func.sum(gb_grade_cell.c.max_score))
+            .select_from(gb_grade_cell.join(gb_base_cell, gb_base_cell.c.id == gb_grade_cell.c.id))
+            .where(gb_base_cell.c.notebook_id.in_({n.notebook_id for n in notebooks}))
+            .group_by(gb_base_cell.c.notebook_id)
+        ).all()
+    )
+    totals: dict[tuple[str, str], list[Any]] = {}
+    for n in notebooks:
+        name, stamp = submitted[n.assignment_id]
+        total = totals.setdefault((learner, name), [stamp, 0.0, 0.0])
+        total[1] += float(sums.get(n.id) or 0)
+        total[2] += float(maxima.get(n.notebook_id) or 0)
+    return {k: (v[0], v[1], v[2]) for k, v in totals.items()}
+
+
+def _moment(value: Any) -> datetime:
+    """A timestamp from either driver: SQLite gives text, PostgreSQL a datetime."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 def _same_moment(a: datetime, b: datetime | None) -> bool:
