@@ -169,19 +169,11 @@ def _xlsx(records: Sequence[CompetenceRecord], progress: Progress | None, title:
         cell.font = bold
         header.append(cell)
     sheet.append(header)
-    date_at = {HEADERS.index(n) for n in DATE_COLUMNS}
     total = len(records)
     step = max(total // 100, 1000)
+    # dates are written as real dates; openpyxl gives them the yyyy-mm-dd format itself
     for done, row in enumerate(record_rows(records), start=1):
-        out: list[Any] = []
-        for i, value in enumerate(row):
-            if i in date_at and value is not None:
-                cell = WriteOnlyCell(sheet, value=value)
-                cell.number_format = "yyyy-mm-dd"
-                out.append(cell)
-            else:
-                out.append(value)
-        sheet.append(out)
+        sheet.append(row)
         if progress and done % step == 0:
             progress(done, total)
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(HEADERS))}{total + 1}"

@@ -8,7 +8,7 @@ service's answer table. The reflection table is never touched here.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -370,7 +370,8 @@ class RecordsStore:
         if learner is not None:
             query = query.where(submission.c.learner == learner)
         with source.connect() as conn:
-            rows = conn.execute(query.order_by(submission.c.graded_at)).all()
+            # plain driver tuples: SQLAlchemy's row objects cost more than the query here
+            rows = conn.execute(query).cursor.fetchall()
         corrections = self.gradebook_scores(learner) if self.sources.gradebook_url else {}
         received: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for learner_, module, version, score, max_score, got, graded in rows:
@@ -390,6 +391,12 @@ class RecordsStore:
             )
             if key in corrections:
                 received[key].append(got)
+        for key, items in out.items():  # oldest first (most people have one attempt)
+            if len(items) > 1:
+                order = sorted(range(len(items)), key=lambda i: items[i].graded_at)
+                out[key] = [items[i] for i in order]
+                if key in received:
+                    received[key] = [received[key][i] for i in order]
         for key, (stamp, score, max_score) in corrections.items():
             stamps = received.get(key, [])
             # the gradebook holds the submission whose received time is its timestamp
@@ -440,7 +447,7 @@ class RecordsStore:
         out: dict[tuple[str, str], tuple[datetime, float, float]] = {}
         with source.connect() as conn:
             if learner is not None and not everything:
-                return _learner_scores(conn, learner, score)
+                return _hand_graded(conn, gb_submitted.c.student_id == learner, score)
             if everything:
                 if learner is not None:
                     query = query.where(gb_submitted.c.student_id == learner)
@@ -451,60 +458,21 @@ class RecordsStore:
                         float(r.max_score or 0),
                     )
             else:
-                # every notebook of each submission someone touched by hand, summed in one
-                # pass over the grade table (nbgrader has no index on grade.notebook_id)
+                # one pass over the grade table finds what a person touched; the rest
+                # goes through the indexes
                 touched = select(gb_grade.c.notebook_id).where(
                     gb_grade.c.manual_score.is_not(None) | gb_grade.c.extra_credit.is_not(None)
                 )
-                submissions = select(gb_notebook.c.assignment_id).where(
-                    gb_notebook.c.id.in_(touched)
-                )
-                notebooks = select(gb_notebook.c.id).where(
-                    gb_notebook.c.assignment_id.in_(submissions)
-                )
-                sums = dict(
-                    conn.execute(
-                        select(gb_grade.c.notebook_id, score)
-                        .where(gb_grade.c.notebook_id.in_(notebooks))
-                        .group_by(gb_grade.c.notebook_id)
-                    ).all()
-                )
-                maxima = dict(
-                    conn.execute(
-                        select(gb_base_cell.c.notebook_id, func.sum(gb_grade_cell.c.max_score))
-                        .select_from(
-                            gb_grade_cell.join(
-                                gb_base_cell, gb_base_cell.c.id == gb_grade_cell.c.id
-                            )
+                ids = sorted(
+                    {
+                        r[0]
+                        for r in conn.execute(
+                            select(gb_notebook.c.assignment_id).where(gb_notebook.c.id.in_(touched))
                         )
-                        .group_by(gb_base_cell.c.notebook_id)
-                    ).all()
+                    }
                 )
-                ids = sorted(sums)
-                totals: dict[tuple[str, str], list[Any]] = {}
-                for i in range(0, len(ids), 500):
-                    meta = (
-                        select(
-                            gb_notebook.c.id,
-                            gb_notebook.c.notebook_id,
-                            gb_submitted.c.student_id,
-                            gb_assignment.c.name,
-                            gb_submitted.c.timestamp,
-                        )
-                        .select_from(
-                            gb_notebook.join(
-                                gb_submitted, gb_submitted.c.id == gb_notebook.c.assignment_id
-                            ).join(
-                                gb_assignment, gb_assignment.c.id == gb_submitted.c.assignment_id
-                            )
-                        )
-                        .where(gb_notebook.c.id.in_(ids[i : i + 500]))
-                    )
-                    for nb, source_nb, student, name, stamp in conn.execute(meta):
-                        total = totals.setdefault((student, name), [stamp, 0.0, 0.0])
-                        total[1] += float(sums[nb] or 0)
-                        total[2] += float(maxima.get(source_nb) or 0)
-                return {k: (v[0], v[1], v[2]) for k, v in totals.items()}
+                for chunk in _chunks(ids):
+                    out.update(_hand_graded(conn, gb_submitted.c.id.in_(chunk), score))
         return out
 
     def started(self, learner: str | None = None) -> dict[tuple[str, str], set[int]]:
@@ -521,8 +489,8 @@ class RecordsStore:
         if source is None:
             return out
         with source.connect() as conn:
-            for r in conn.execute(query):
-                out[(r.learner, r.module)].add(r.version)
+            for learner_, module, version in conn.execute(query).cursor.fetchall():
+                out[(learner_, module)].add(version)
         return out
 
 
@@ -543,47 +511,75 @@ def _has_table(engine: Engine, url: str, table: str | None = None) -> bool:
 gb_source_notebook = Table("notebook", gradebook, Column("id", String(32), primary_key=True))
 
 
-def _learner_scores(
-    conn: Any, learner: str, score: Any
+def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _hand_graded(
+    conn: Any, where: Any, score: Any
 ) -> dict[tuple[str, str], tuple[datetime, float, float]]:
-    """One learner's submissions that someone graded by hand or gave extra credit (the
-    same rule as for everyone), found through nbgrader's unique-constraint indexes: its
-    grade table has no index on notebook_id alone, and a plain join would read all of it."""
+    """Scores of the submissions matching ``where`` that someone graded by hand or gave
+    extra credit, found through nbgrader's unique-constraint indexes: its grade table has
+    no index on notebook_id alone, and a plain join would read all two million rows."""
     submitted = {
-        r.id: (r.name, r.timestamp)
+        r.id: (r.student_id, r.name, r.timestamp)
         for r in conn.execute(
-            select(gb_submitted.c.id, gb_assignment.c.name, gb_submitted.c.timestamp)
+            select(
+                gb_submitted.c.id,
+                gb_submitted.c.student_id,
+                gb_assignment.c.name,
+                gb_submitted.c.timestamp,
+            )
             .select_from(
                 gb_submitted.join(gb_assignment, gb_assignment.c.id == gb_submitted.c.assignment_id)
             )
-            .where(gb_submitted.c.student_id == learner)
+            .where(where)
         )
     }
-    if not submitted:
-        return {}
-    notebooks = conn.execute(
-        select(gb_notebook.c.id, gb_notebook.c.assignment_id, gb_notebook.c.notebook_id).where(
-            gb_notebook.c.notebook_id.in_(select(gb_source_notebook.c.id)),
-            gb_notebook.c.assignment_id.in_(list(submitted)),
+    notebooks: list[Any] = []
+    for ids in _chunks(list(submitted)):
+        notebooks.extend(
+            conn.execute(
+                select(
+                    gb_notebook.c.id, gb_notebook.c.assignment_id, gb_notebook.c.notebook_id
+                ).where(
+                    gb_notebook.c.notebook_id.in_(select(gb_source_notebook.c.id)),
+                    gb_notebook.c.assignment_id.in_(ids),
+                )
+            ).all()
         )
-    ).all()
     touched = func.sum(
         case(
             (gb_grade.c.manual_score.is_not(None) | gb_grade.c.extra_credit.is_not(None), 1),
             else_=0,
         )
     )
-    rows = conn.execute(
-        select(gb_grade.c.notebook_id, score, touched)
-        .where(
-            gb_grade.c.cell_id.in_(select(gb_grade_cell.c.id)),
-            gb_grade.c.notebook_id.in_([n.id for n in notebooks]),
+    sums: dict[str, float] = {}
+    by_hand: set[str] = set()
+    owner = {n.id: n.assignment_id for n in notebooks}
+    # the grade cells of each assignment notebook, so every index probe hits a grade
+    cells: dict[str, list[str]] = defaultdict(list)
+    for cell, source in conn.execute(
+        select(gb_grade_cell.c.id, gb_base_cell.c.notebook_id).select_from(
+            gb_grade_cell.join(gb_base_cell, gb_base_cell.c.id == gb_grade_cell.c.id)
         )
-        .group_by(gb_grade.c.notebook_id)
-    ).all()
-    by_hand = {n.assignment_id for n in notebooks if any(r[0] == n.id and r[2] for r in rows)}
+    ):
+        cells[source].append(cell)
+    per_source: dict[str, list[str]] = defaultdict(list)
+    for n in notebooks:
+        per_source[n.notebook_id].append(n.id)
+    for source, ids_of_source in per_source.items():
+        for ids in _chunks(ids_of_source):
+            for notebook, total, hand in conn.execute(
+                select(gb_grade.c.notebook_id, score, touched)
+                .where(gb_grade.c.cell_id.in_(cells[source]), gb_grade.c.notebook_id.in_(ids))
+                .group_by(gb_grade.c.notebook_id)
+            ):
+                sums[notebook] = float(total or 0)
+                if hand:
+                    by_hand.add(owner[notebook])
     notebooks = [n for n in notebooks if n.assignment_id in by_hand]
-    sums = {r[0]: r[1] for r in rows}
     maxima = dict(
         conn.execute(
             select(gb_base_cell.c.notebook_id, func.sum(gb_grade_cell.c.max_score))
@@ -594,9 +590,9 @@ def _learner_scores(
     )
     totals: dict[tuple[str, str], list[Any]] = {}
     for n in notebooks:
-        name, stamp = submitted[n.assignment_id]
-        total = totals.setdefault((learner, name), [stamp, 0.0, 0.0])
-        total[1] += float(sums.get(n.id) or 0)
+        student, name, stamp = submitted[n.assignment_id]
+        total = totals.setdefault((student, name), [stamp, 0.0, 0.0])
+        total[1] += sums.get(n.id, 0.0)
         total[2] += float(maxima.get(n.notebook_id) or 0)
     return {k: (v[0], v[1], v[2]) for k, v in totals.items()}
 
