@@ -7,8 +7,10 @@ service's answer table. The reflection table is never touched here.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -199,10 +201,15 @@ class RecordsStore:
         metadata.create_all(self.engine)
         self.sources = sources
         self._engines: dict[str, Engine] = {url: self.engine}
+        self._lock = threading.Lock()
 
     def source(self, url: str, table: str | None = None) -> Engine | None:
         """A read-only engine for a source database; None while it (or ``table`` in it, since
         one PostgreSQL database may hold every service's tables) does not exist yet."""
+        with self._lock:  # sources are read from several threads at once
+            return self._source(url, table)
+
+    def _source(self, url: str, table: str | None) -> Engine | None:
         if url not in self._engines:
             if url.startswith("sqlite:///"):
                 path = Path(url.removeprefix("sqlite:///"))
@@ -369,10 +376,15 @@ class RecordsStore:
         ).where(submission.c.status == DONE)
         if learner is not None:
             query = query.where(submission.c.learner == learner)
-        with source.connect() as conn:
-            # plain driver tuples: SQLAlchemy's row objects cost more than the query here
-            rows = conn.execute(query).cursor.fetchall()
-        corrections = self.gradebook_scores(learner) if self.sources.gradebook_url else {}
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gradebook") as pool:
+            # the gradebook (another database) is read while the log is
+            reading = (
+                pool.submit(self.gradebook_scores, learner) if self.sources.gradebook_url else None
+            )
+            with source.connect() as conn:
+                # plain driver tuples: SQLAlchemy's row objects cost more than the query
+                rows = conn.execute(query).cursor.fetchall()
+            corrections = reading.result() if reading is not None else {}
         received: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for learner_, module, version, score, max_score, got, graded in rows:
             key = (learner_, module)
