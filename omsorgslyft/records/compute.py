@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 from omsorgslyft.model import Course
@@ -37,25 +36,15 @@ def _compute(
     if learner is not None:
         one = store.employee_by_username(learner)
         employees: list[Employee] = [one] if one is not None else []
-        if not include_inactive:
-            employees = [e for e in employees if e.employed_on(today)]
-        if not employees:
-            return []
-        versions = store.versions()
-        attempts = store.attempts(pass_marks, learner)
-        started = store.started(learner)
     else:
-        # the sources are separate databases: read them side by side (the drivers let
-        # other threads run while a query executes)
-        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="records") as pool:
-            reading_attempts = pool.submit(store.attempts, pass_marks)
-            reading_started = pool.submit(store.started)
-            employees = store.employees()
-            versions = store.versions()
-            attempts = reading_attempts.result()
-            started = reading_started.result()
-        if not include_inactive:
-            employees = [e for e in employees if e.employed_on(today)]
+        employees = store.employees()
+    if not include_inactive:
+        employees = [e for e in employees if e.employed_on(today)]
+    if not employees:
+        return []
+    versions = store.versions()
+    attempts = store.attempts(pass_marks, learner)
+    started = store.started(learner)
     cache: dict[tuple[str, str], dict[str, Requirement]] = {}
     out: list[CompetenceRecord] = []
     for e in employees:
