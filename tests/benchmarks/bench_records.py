@@ -497,9 +497,6 @@ def measure(built: Built, s: Setup, backend: str, runs: int, xlsx_runs: int) -> 
         }
     finally:
         gc.enable()
-    parts["rules and the rest (build minus the reads)"] = build_s - sum(
-        v for k, v in parts.items() if not k.startswith("of which")
-    )
     print(
         f"  {backend}: records {build_s:.2f} s, CSV {csv_sv:.2f} / {csv_utf8:.2f} s, "
         f"XLSX {xlsx_s:.2f} s, records + CSV {end_to_end:.2f} s "
@@ -651,13 +648,14 @@ def report(figures: list[Figures], stocks: list[Stock], full: int, xlsx_runs: in
         )
     if xlsx_runs:
         print(f"(XLSX: median of {xlsx_runs} after a small warm-up; the rest: see the first line)")
+    print("(compute_records may read its sources side by side: the reads need not add up)")
     for f in figures:
         print(
             f"{f.backend}: rows/s: records {num(f.records / f.build)}, "
             f"CSV sv {num(f.records / f.csv_sv)}, CSV utf8 {num(f.records / f.csv_utf8)}"
             + (f", XLSX {num(f.records / f.xlsx)}" if xlsx_runs else "")
         )
-        print("  records build, parts: " + ", ".join(f"{k} {v:.2f} s" for k, v in f.parts.items()))
+        print("  reads, each alone: " + ", ".join(f"{k} {v:.2f} s" for k, v in f.parts.items()))
     if not stocks:
         return
     print()
@@ -707,6 +705,20 @@ def report(figures: list[Figures], stocks: list[Stock], full: int, xlsx_runs: in
             )
 
 
+def revision() -> str:
+    """The commit measured (and whether the work tree differs from it)."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -740,8 +752,8 @@ def main() -> None:
     os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
     s = make_setup(args.modules, args.cells)
     print(
-        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
-        f"python {sys.version.split()[0]}; "
+        f"code: {revision()}; machine: {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f}, python {sys.version.split()[0]}; "
         f"{num(args.employees)} employees x {args.modules} modules x {args.cells} cells, "
         f"pass mark {PASS_MARK} %, today {s.today}; times: median of {args.runs} after a warm-up",
         flush=True,
