@@ -39,6 +39,7 @@ import gc
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -648,7 +649,7 @@ def report(figures: list[Figures], stocks: list[Stock], full: int, xlsx_runs: in
         )
     if xlsx_runs:
         print(f"(XLSX: median of {xlsx_runs} after a small warm-up; the rest: see the first line)")
-    print("(compute_records may read its sources side by side: the reads need not add up)")
+    print("(each read below is timed on its own, outside compute_records)")
     for f in figures:
         print(
             f"{f.backend}: rows/s: records {num(f.records / f.build)}, "
@@ -758,6 +759,8 @@ def main() -> None:
         f"pass mark {PASS_MARK} %, today {s.today}; times: median of {args.runs} after a warm-up",
         flush=True,
     )
+    # a SIGTERM unwinds like Ctrl-C, so the finally below still drops what was created
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     dbs = Databases(args.keep)
     figures: list[Figures] = []
     stocks: list[Stock] = []
