@@ -402,7 +402,8 @@ def build(urls: Urls, n: int, s: Setup) -> Built:
                     else None
                 )
                 gb_load.add("grade", (new_id(), nb_id, cell, auto, manual, None, False))
-            if (h.manual_bump and len(samples) < 3) or (i % 997 == 5 and len(samples) < 6):
+            by_hand = sum(1 for _, _, g, lg in samples if g != lg)
+            if (h.manual_bump and by_hand < 3) or (i % 997 == 5 and len(samples) - by_hand < 3):
                 samples.append((e.username, m, latest.score + h.manual_bump, latest.score))
     for loader in (gb_load, log_load, learn_load):
         loader.flush()
