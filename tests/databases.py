@@ -40,3 +40,17 @@ def pg_database() -> Iterator[str]:
 
 def sqlite_url(folder: Path, name: str) -> str:
     return f"sqlite:///{folder / name}.db"
+
+
+def cli_db_args(db_urls: dict[str, str]) -> list[str]:
+    """The ``omsorgslyft`` command's options that point it at the test databases."""
+    return [
+        "--db-url",
+        db_urls["records"],
+        "--submissions-url",
+        db_urls["submissions"],
+        "--gradebook-url",
+        db_urls["gradebook"],
+        "--answers-url",
+        db_urls["answers"],
+    ]

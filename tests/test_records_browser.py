@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from platform_fixture import CHROMIUM_ARGS, PASSWORD, Platform
+from platform_fixture import CHROMIUM_ARGS, Platform
 from playwright.sync_api import Browser, expect, sync_playwright
-from test_learning_browser import serious
+from test_learning_browser import login, serious
 
 from omsorgslyft.records.export import HEADERS
 
@@ -29,11 +29,7 @@ def test_hr_filters_a_unit_sees_coverage_and_downloads_excel(
 ) -> None:
     context = browser.new_context(accept_downloads=True)
     page = context.new_page()
-    page.goto(f"{records_platform.url}/hub/login")
-    page.get_by_label("Användarnamn").fill("hanna")
-    page.get_by_label("Lösenord").fill(PASSWORD)
-    page.get_by_role("button", name="Logga in").click()
-    expect(page.get_by_role("heading", name="Mina utbildningar")).to_be_visible()
+    login(page, records_platform, "hanna")
     page.goto(f"{records_platform.url}/services/records/")
     expect(page.get_by_role("heading", name="Kompetensöversikt")).to_be_visible()
 
@@ -73,11 +69,7 @@ def test_matrix_on_a_phone_is_keyboard_reachable(
 ) -> None:
     context = browser.new_context(viewport={"width": 360, "height": 800})
     page = context.new_page()
-    page.goto(f"{records_platform.url}/hub/login")
-    page.get_by_label("Användarnamn").fill("hanna")
-    page.get_by_label("Lösenord").fill(PASSWORD)
-    page.get_by_role("button", name="Logga in").click()
-    expect(page.get_by_role("heading", name="Mina utbildningar")).to_be_visible()
+    login(page, records_platform, "hanna")
     page.goto(f"{records_platform.url}/services/records/matris?status=f%C3%B6rsenad")
     expect(page.get_by_role("heading", name="Kompetensmatris")).to_be_visible()
     expect(

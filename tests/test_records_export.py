@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from databases import cli_db_args
 from openpyxl import load_workbook
 from sqlalchemy import update
 
@@ -452,16 +453,7 @@ def test_cli_exports_every_format(
     titles = {m.id: m.title for m in load_modules([root / "modules"], root)[0]}
     roster = tmp_path / "personal.csv"
     roster.write_text(ROSTER, encoding="utf-8")
-    urls = [
-        "--db-url",
-        db_urls["records"],
-        "--submissions-url",
-        db_urls["submissions"],
-        "--gradebook-url",
-        db_urls["gradebook"],
-        "--answers-url",
-        db_urls["answers"],
-    ]
+    urls = cli_db_args(db_urls)
     assert main(["--root", str(root), "roster", "import", str(roster), *urls]) == 0
     assert "4 nya" in capsys.readouterr().out
 

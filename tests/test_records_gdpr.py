@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from databases import cli_db_args
 from sqlalchemy import create_engine, inspect, select, update
 
 from omsorgslyft.cli import main
@@ -433,16 +434,7 @@ def test_cli_extract_pseudonymise_and_retention(
         "K7781;Bertil;Bergström;bertil.bergstrom@kommun.se;Hemtjänst Norr;undersköterska;2025-01-01;;bertil.bergstrom\n",
         encoding="utf-8",
     )
-    urls = [
-        "--db-url",
-        db_urls["records"],
-        "--submissions-url",
-        db_urls["submissions"],
-        "--gradebook-url",
-        db_urls["gradebook"],
-        "--answers-url",
-        db_urls["answers"],
-    ]
+    urls = cli_db_args(db_urls)
     base = ["--root", str(root)]
     assert main([*base, "roster", "import", str(roster), *urls]) == 0
     capsys.readouterr()

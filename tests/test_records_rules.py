@@ -412,8 +412,8 @@ def test_records_for_skips_modules_not_released_yet() -> None:
         e,
         reqs,
         {"kasam": V1},
-        {"kasam": [attempt(date(2026, 1, 10))]},
-        {"nymodul": {1}},
+        {(e.username, "kasam"): [attempt(date(2026, 1, 10))]},
+        {(e.username, "nymodul"): {1}},
         date(2026, 2, 1),
     )
     assert [(r.module, r.status) for r in records] == [("kasam", Status.PASSED)]

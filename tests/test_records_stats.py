@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from databases import cli_db_args
 from sqlalchemy import update
 
 from omsorgslyft.authoring.discover import load_modules
@@ -241,14 +242,7 @@ def test_cli_statistics(
     laran = option(module, "k-enkel", "Läran om sjukdomars orsaker")
     setup.submit(module, "anna.andersson", right | {"k-enkel": laran}, at(4, 8), 1)
     setup.submit(module, "bertil.bergstrom", right, at(4, 9), 1)
-    urls = [
-        "--db-url",
-        db_urls["records"],
-        "--submissions-url",
-        db_urls["submissions"],
-        "--answers-url",
-        db_urls["answers"],
-    ]
+    urls = cli_db_args(db_urls)
     assert main(["--root", str(root), "statistik", *urls]) == 0
     out = capsys.readouterr().out
     assert f"{module.title} (version 1): 2 inlämningar" in out

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from databases import cli_db_args
 from sqlalchemy import func, select
 
 from omsorgslyft.cli import main
@@ -490,26 +491,13 @@ def _project(tmp_path: Path) -> Path:
     return root
 
 
-def _urls(db_urls: dict[str, str]) -> list[str]:
-    return [
-        "--db-url",
-        db_urls["records"],
-        "--submissions-url",
-        db_urls["submissions"],
-        "--gradebook-url",
-        db_urls["gradebook"],
-        "--answers-url",
-        db_urls["answers"],
-    ]
-
-
 def test_cli_imports_and_a_bad_file_imports_nothing(
     tmp_path: Path, db_urls: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = _project(tmp_path)
     good = tmp_path / "personal.csv"
     good.write_bytes(csv_bytes([ANNA, BJORN], ";", bom=True))
-    args = ["--root", str(root), "roster", "import", str(good), *_urls(db_urls)]
+    args = ["--root", str(root), "roster", "import", str(good), *cli_db_args(db_urls)]
 
     assert main([*args, "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -530,7 +518,7 @@ def test_cli_imports_and_a_bad_file_imports_nothing(
         bad_row[0], bad_row[8], bad_row[6] = "1003", "cecilia", "2024-13-01"
         bad = tmp_path / "ny.csv"
         bad.write_bytes(csv_bytes([ANNA, bad_row], ";"))
-        assert main(["--root", str(root), "roster", "import", str(bad), *_urls(db_urls)]) == 1
+        assert main(["--root", str(root), "roster", "import", str(bad), *cli_db_args(db_urls)]) == 1
         captured = capsys.readouterr()
         assert f"{bad}: Rad 3: ”anställd från” ”2024-13-01” är inget datum" in captured.out
         assert "Inget importerades: 1 fel." in captured.err
@@ -542,7 +530,9 @@ def test_cli_imports_and_a_bad_file_imports_nothing(
         conflict[0], conflict[8] = "1009", "anna"
         clash = tmp_path / "krock.csv"
         clash.write_bytes(csv_bytes([conflict, BJORN], ";"))
-        assert main(["--root", str(root), "roster", "import", str(clash), *_urls(db_urls)]) == 1
+        assert (
+            main(["--root", str(root), "roster", "import", str(clash), *cli_db_args(db_urls)]) == 1
+        )
         assert "tillhör redan anställningsnummer 1001" in capsys.readouterr().out
         assert snapshot(store) == before
         assert import_count(store) == count
@@ -550,7 +540,9 @@ def test_cli_imports_and_a_bad_file_imports_nothing(
         # a file that is not UTF-8
         legacy = tmp_path / "ansi.csv"
         legacy.write_bytes(csv_text([ANNA], ";").encode("cp1252"))
-        assert main(["--root", str(root), "roster", "import", str(legacy), *_urls(db_urls)]) == 1
+        assert (
+            main(["--root", str(root), "roster", "import", str(legacy), *cli_db_args(db_urls)]) == 1
+        )
         assert "inte sparad som UTF-8" in capsys.readouterr().out
         assert snapshot(store) == before
     finally:

@@ -8,7 +8,7 @@ from datetime import date
 from omsorgslyft.model import Course
 from omsorgslyft.records.bulk import paused_gc
 from omsorgslyft.records.model import CompetenceRecord, Employee, Requirement
-from omsorgslyft.records.rules import record, requirements_for
+from omsorgslyft.records.rules import records_for, requirements_for
 from omsorgslyft.records.store import RecordsStore
 
 
@@ -52,18 +52,5 @@ def _compute(
         if key not in cache:
             cache[key] = requirements_for(e, courses)
         reqs = cache[key]
-        name = e.username
-        for m, req in reqs.items():
-            version = versions.get(m)
-            if version is not None:
-                out.append(
-                    record(
-                        e,
-                        req,
-                        version,
-                        attempts.get((name, m), []),
-                        started.get((name, m), ()),
-                        today,
-                    )
-                )
+        out.extend(records_for(e, reqs, versions, attempts, started, today))
     return out

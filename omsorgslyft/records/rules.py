@@ -74,30 +74,18 @@ def record(
         latest = attempts[-1]
         if latest.max_score:
             latest_score = round(100.0 * latest.score / latest.max_score, 1)
+    passed_on = valid_until = passed_version = None
     if best is not None:
         passed_on = best.graded_at.date()
         valid_until = add_months(passed_on, req.validity_months)
+        passed_version = best.version
         if today > valid_until:
             status = Status.EXPIRED
         elif (valid_until - today).days <= EXPIRING_DAYS:
             status = Status.EXPIRING
         else:
             status = Status.PASSED
-        return CompetenceRecord(
-            employee,
-            req.module,
-            version.title,
-            req.courses,
-            status,
-            due,
-            current,
-            len(attempts),
-            latest_score,
-            passed_on,
-            valid_until,
-            best.version,
-        )
-    if today > due:
+    elif today > due:
         status = Status.OVERDUE
     elif any((not retake or v >= current) for v in started_versions) or any(
         (not retake or a.version >= current) for a in attempts
@@ -115,6 +103,9 @@ def record(
         current,
         len(attempts),
         latest_score,
+        passed_on,
+        valid_until,
+        passed_version,
     )
 
 
@@ -122,13 +113,24 @@ def records_for(
     employee: Employee,
     requirements: Mapping[str, Requirement],
     versions: Mapping[str, ModuleVersion],
-    attempts: Mapping[str, list[Attempt]],
-    started: Mapping[str, set[int]],
+    attempts: Mapping[tuple[str, str], list[Attempt]],
+    started: Mapping[tuple[str, str], set[int]],
     today: date,
 ) -> list[CompetenceRecord]:
-    """Every record of one employee (modules that are not released yet are left out)."""
+    """Every record of one employee (modules that are not released yet are left out).
+
+    ``attempts`` and ``started`` are keyed by (username, module), as the store reads them
+    for everyone at once."""
+    name = employee.username
     return [
-        record(employee, req, versions[m], attempts.get(m, []), started.get(m, ()), today)
+        record(
+            employee,
+            req,
+            versions[m],
+            attempts.get((name, m), []),
+            started.get((name, m), ()),
+            today,
+        )
         for m, req in requirements.items()
         if m in versions
     ]
