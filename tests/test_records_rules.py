@@ -427,8 +427,8 @@ def test_records_for_gives_each_module_its_own_attempts_and_started() -> None:
         e,
         requirements_for(e, [both]),
         {"kasam": V1, "hbtqi": hbtqi},
-        {"kasam": [attempt(date(2026, 1, 10))]},
-        {"hbtqi": {3}},
+        {(e.username, "kasam"): [attempt(date(2026, 1, 10))]},
+        {(e.username, "hbtqi"): {3}},
         date(2026, 2, 1),
     )
     by_module = {r.module: r for r in records}
