@@ -1,0 +1,92 @@
+"""Exports (XLSX, CSV) and the JSON API for HR systems, the learn service and trainers."""
+
+from __future__ import annotations
+
+from tornado import web
+
+from omsorgslyft.records.export import to_csv, to_json, to_xlsx
+from omsorgslyft.records.filters import coverage
+from omsorgslyft.records.handlers import HR_SCOPE, OWN_SCOPE, STATS_SCOPE, Base
+from omsorgslyft.records.stats import question_statistics
+
+
+class ExportHandler(Base):
+    @web.authenticated
+    def get(self, fmt: str) -> None:
+        chosen = self.filters().apply(self.records.all())
+        stamp = self.records.today().isoformat()
+        if fmt == "xlsx":
+            data = to_xlsx(chosen)
+            kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        elif fmt == "csv":
+            dialect = "utf8" if self.get_argument("dialekt", "") == "utf8" else "excel-sv"
+            data = to_csv(chosen, dialect)
+            kind = "text/csv; charset=utf-8"
+        else:
+            raise web.HTTPError(404)
+        self.set_header("Content-Type", kind)
+        self.set_header(
+            "Content-Disposition", f'attachment; filename="kompetensregister-{stamp}.{fmt}"'
+        )
+        self.finish(data)
+
+
+class RecordsApiHandler(Base):
+    @web.authenticated
+    def get(self) -> None:
+        chosen = self.filters().apply(self.records.all())
+        self.write_json(
+            {
+                "date": self.records.today().isoformat(),
+                "count": len(chosen),
+                "records": to_json(chosen),
+            }
+        )
+
+
+class CoverageApiHandler(Base):
+    @web.authenticated
+    def get(self) -> None:
+        chosen = self.filters().apply(self.records.all())
+        self.write_json(
+            [
+                {
+                    "unit": c.unit,
+                    "module": c.module,
+                    "valid": c.valid,
+                    "required": c.required,
+                    "share": round(c.share, 4),
+                    "meets_target": c.meets_target,
+                }
+                for c in coverage(chosen)
+            ]
+        )
+
+
+class LearnerApiHandler(Base):
+    hub_scopes = frozenset({HR_SCOPE, OWN_SCOPE})
+
+    @web.authenticated
+    def get(self, username: str) -> None:
+        person = self.records.store.employee_by_username(username)
+        if person is None:
+            self.write_json({"in_roster": False, "records": []})
+            return
+        self.write_json(
+            {
+                "in_roster": True,
+                "employed": person.employed_on(self.records.today()),
+                "records": to_json(self.records.for_learner(username)),
+            }
+        )
+
+
+class StatsApiHandler(Base):
+    hub_scopes = frozenset({STATS_SCOPE, HR_SCOPE})
+
+    @web.authenticated
+    def get(self) -> None:
+        from dataclasses import asdict
+
+        stats = question_statistics(self.records.config, self.records.store)
+        self.write_json([asdict(s) for s in stats])

@@ -1,0 +1,203 @@
+"""What every records page shares: the service's state and the base handler.
+
+``Records`` holds the configuration, the store, a short cache and the pending imports;
+``Base`` is the hub-authenticated handler every page, export and API route derives from.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
+from jupyterhub.utils import url_path_join
+from tornado import web
+
+from omsorgslyft.records.charts import pct
+from omsorgslyft.records.compute import compute_records
+from omsorgslyft.records.config import RecordsConfig
+from omsorgslyft.records.filters import Filters
+from omsorgslyft.records.hubsync import HubClient, sync_hub
+from omsorgslyft.records.model import CompetenceRecord, Employee, Status
+from omsorgslyft.records.store import ImportPlan, RecordsStore
+
+log = logging.getLogger("omsorgslyft.records")
+
+HR_SCOPE = "custom:omsorgslyft:hr"
+STATS_SCOPE = "custom:omsorgslyft:statistics"
+OWN_SCOPE = "custom:omsorgslyft:own-records"
+MAX_UPLOAD = 55 * 1024 * 1024  # above the roster reader's own 50 MB limit
+PAGE_SIZE = 100
+CACHE_SECONDS = 20.0
+PENDING_SECONDS = 30 * 60
+
+STATUS_CLASS = {
+    Status.NOT_STARTED: "s-todo",
+    Status.IN_PROGRESS: "s-doing",
+    Status.PASSED: "s-ok",
+    Status.EXPIRING: "s-soon",
+    Status.EXPIRED: "s-expired",
+    Status.OVERDUE: "s-late",
+}
+
+
+@dataclass
+class PendingImport:
+    plan: ImportPlan
+    employees: tuple[Employee, ...]
+    filename: str
+    by: str
+    created: float
+
+
+class Records:
+    """State shared by the handlers: configuration, store, a short cache, pending imports."""
+
+    def __init__(self, config: RecordsConfig, hub: HubClient | None = None) -> None:
+        self.config = config
+        self.store: RecordsStore = config.store()
+        self.hub = hub
+        self._cache: tuple[float, date, list[CompetenceRecord]] | None = None
+        self.pending: dict[str, PendingImport] = {}
+
+    def today(self) -> date:
+        return date.today()
+
+    def all(self) -> list[CompetenceRecord]:
+        now, today = time.monotonic(), self.today()
+        if self._cache and self._cache[1] == today and now - self._cache[0] < CACHE_SECONDS:
+            return self._cache[2]
+        records = compute_records(self.store, self.config.courses, self.config.pass_marks, today)
+        self._cache = (now, today, records)
+        return records
+
+    def for_learner(self, username: str) -> list[CompetenceRecord]:
+        return compute_records(
+            self.store, self.config.courses, self.config.pass_marks, self.today(), username
+        )
+
+    def changed(self) -> None:
+        self._cache = None
+
+    async def sync(self) -> None:
+        if self.hub is None:
+            return
+        try:
+            await sync_hub(self.hub, self.store.employees(), self.today())
+        except Exception:
+            log.exception("hub sync failed (will try again)")
+
+    def keep_pending(self, pending: PendingImport) -> str:
+        now = time.monotonic()
+        for key in [k for k, p in self.pending.items() if now - p.created > PENDING_SECONDS]:
+            del self.pending[key]
+        key = secrets.token_urlsafe(16)
+        self.pending[key] = pending
+        return key
+
+
+class Base(HubOAuthenticated, web.RequestHandler):  # type: ignore[misc]
+    hub_scopes = frozenset({HR_SCOPE})
+
+    @property
+    def hub_auth(self) -> HubOAuth:
+        auth: HubOAuth = self.settings["hub_auth"]
+        return auth
+
+    @property
+    def records(self) -> Records:
+        return self.settings["records"]  # type: ignore[no-any-return]
+
+    @property
+    def username(self) -> str:
+        user = self.current_user
+        assert isinstance(user, dict)
+        return str(user["name"])
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "same-origin")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header(
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        )
+
+    def has_scope(self, scope: str) -> bool:
+        user = self.current_user
+        return bool(user) and bool(self.hub_auth.check_scopes({scope}, user))
+
+    def url(self, *parts: str, **query: str) -> str:
+        path: str = url_path_join(self.settings["prefix"], *parts)
+        return path + ("?" + urlencode(query) if query else "")
+
+    def render_page(self, template: str, title: str, **context: Any) -> None:
+        env: Environment = self.settings["jinja"]
+        html = env.get_template(template).render(
+            title=title,
+            user=self.username,
+            url=self.url,
+            xsrf_form_html=self.xsrf_form_html,
+            can_hr=self.has_scope(HR_SCOPE),
+            can_stats=self.has_scope(STATS_SCOPE),
+            logout=url_path_join(self.settings["hub_prefix"], "logout"),
+            home=url_path_join(self.settings["hub_prefix"], "home"),
+            status_class=STATUS_CLASS,
+            pct=pct,
+            **context,
+        )
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(html)
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(data, ensure_ascii=False, default=str))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        messages = {
+            400: "Begäran gick inte att läsa.",
+            403: "Du har inte behörighet till den här sidan.",
+            404: "Sidan finns inte.",
+            413: "Filen är för stor.",
+        }
+        message = messages.get(status_code, "Något gick fel. Försök igen om en stund.")
+        if "/api/" in self.request.path:
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.finish(json.dumps({"error": message}, ensure_ascii=False))
+            return
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(
+            '<!DOCTYPE html><html lang="sv"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{status_code} – Omsorgslyft</title></head><body><main>"
+            f"<h1>{message}</h1><p>Felkod {status_code}.</p></main></body></html>"
+        )
+
+    def filters(self) -> Filters:
+        return Filters.from_query({k: self.get_argument(k, "") for k in Filters().query_keys()})
+
+
+class OAuthCallback(HubOAuthCallbackHandler):  # type: ignore[misc]
+    """The hub's OAuth callback, with the one HubOAuth that holds this service's states."""
+
+    @property
+    def hub_auth(self) -> HubOAuth:
+        auth: HubOAuth = self.settings["hub_auth"]
+        return auth
+
+
+class Stylesheet(web.RequestHandler):
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/css; charset=utf-8")
+        self.set_header("Cache-Control", "max-age=3600")
+        self.finish((Path(__file__).parent / "templates" / "records.css").read_bytes())
