@@ -22,7 +22,7 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from omsorgslyft.authoring.markdown import escape, slug
+from omsorgslyft.authoring.markdown import escape, safe_href, slug
 from omsorgslyft.model import (
     Block,
     Dialogue,
@@ -188,7 +188,7 @@ def _sources(module: Module) -> str:
     items = []
     for s in module.sources:
         title = escape(s.title)
-        if s.url:
+        if s.url and safe_href(s.url):  # the front matter allows web addresses only
             title = (
                 f'<a href="{escape(s.url)}" rel="noopener noreferrer" target="_blank">{title}</a>'
             )

@@ -25,6 +25,7 @@ from omsorgslyft.authoring.markdown import (
     Renderer,
     inline_text,
     make_parser,
+    refused_attrs,
 )
 from omsorgslyft.model import (
     Block,
@@ -162,10 +163,14 @@ class ModuleParser:
                     self._html_error(line, child.content)
                 elif child.type == "image":
                     self._check_image(line, child)
+                    self._check_attrs(line, child)
                 elif child.type == "span_open":
                     self._check_span(line, child)
                 elif child.type == "link_open":
                     self._check_link(line, child)
+                    self._check_attrs(line, child)
+                elif child.type == "code_inline":
+                    self._check_attrs(line, child)
             if token.type == "inline":
                 self._collect_terms(token, line)
 
@@ -207,8 +212,9 @@ class ModuleParser:
         attrs = dict(token.attrs)
         lang = attrs.pop("lang", None)
         cls = attrs.pop("class", None)
-        if attrs:
-            self.error(line, f"Okänd inställning {', '.join(map(str, attrs))} på markerad text.")
+        unknown = sorted(refused_attrs(token))
+        if unknown:
+            self.error(line, f"Okänd inställning {', '.join(unknown)} på markerad text.")
         if lang is not None and lang not in LANGUAGES:
             known = ", ".join(f"{code} ({name})" for code, name in LANGUAGES.items())
             self.error(line, f'Okänd språkkod "{lang}". Använd en av: {known}.')
@@ -216,6 +222,35 @@ class ModuleParser:
             self.error(line, f'Okänd klass ".{cls}". Ordlisteord märks med {{.term}}.')
         if lang is None and cls is None:
             self.error(line, "Markerad text behöver {lang=...} eller {.term}.")
+
+    def _check_attrs(self, line: int, token: Token) -> None:
+        """Links, images and code take no {...}: only what their Markdown writes is kept."""
+        refused = refused_attrs(token)
+        if not refused:
+            return
+        names = ", ".join(
+            f".{value.replace(' ', ' .')}"
+            if key == "class"
+            else f"#{value}"
+            if key == "id"
+            else key
+            for key, value in sorted(refused.items())
+        )
+        what = (
+            f"Inställningarna {names} är inte tillåtna"
+            if len(refused) > 1
+            else f"Inställningen {names} är inte tillåten"
+        )
+        if token.type == "link_open":
+            where = f"på länken {token.attrs.get('href', '')}"
+            how = 'En länk får bara ha en adress och en titel: [text](https://adress "titel").'
+        elif token.type == "image":
+            where = f"på bilden {token.attrs.get('src', '')}"
+            how = "En bild får bara ha en fil och en alternativtext: ![beskrivning](fil.png)."
+        else:
+            where = f"på koden `{token.content[:40]}`"
+            how = "Kod i texten kan inte ha inställningar."
+        self.error(line, f"{what} {where}. {how}")
 
     def _check_link(self, line: int, token: Token) -> None:
         href = str(token.attrs.get("href", ""))
