@@ -91,6 +91,12 @@ class HubSettings:
     ldap: LdapSettings | None = None
     kernel_idle_minutes: float = 10.0
     kernel_cull_interval: int = 60
+    #: login throttling for password logins (demo, LDAP; Entra ID throttles at the IdP):
+    #: failed logins per username and per client address within the moving window before
+    #: logins are refused (HTTP 429, a Swedish message on the login page); 0 turns one off
+    login_max_user_failures: int = 5
+    login_max_address_failures: int = 20
+    login_throttle_minutes: int = 15
 
     @property
     def grading_dir(self) -> Path:
@@ -110,8 +116,9 @@ def records_url(s: HubSettings) -> str:
 
 
 def _login(c: Config, s: HubSettings) -> None:
+    throttle = "omsorgslyft.hub.throttle"  # the throttled authenticators (LoginThrottle)
     if s.login == "demo":
-        c.JupyterHub.authenticator_class = "shared-password"
+        c.JupyterHub.authenticator_class = f"{throttle}.ThrottledSharedPasswordAuthenticator"
         c.SharedPasswordAuthenticator.user_password = s.demo_password
         c.SharedPasswordAuthenticator.admin_password = s.demo_admin_password
         c.Authenticator.allowed_users = {u.name for u in s.demo_users}
@@ -137,7 +144,7 @@ def _login(c: Config, s: HubSettings) -> None:
     elif s.login == "ldap":
         if s.ldap is None:
             raise ValueError("login = ldap needs LdapSettings")
-        c.JupyterHub.authenticator_class = "ldapauthenticator.LDAPAuthenticator"
+        c.JupyterHub.authenticator_class = f"{throttle}.ThrottledLDAPAuthenticator"
         c.LDAPAuthenticator.server_address = s.ldap.server_address
         c.LDAPAuthenticator.bind_dn_template = list(s.ldap.bind_dn_template)
         c.LDAPAuthenticator.tls_strategy = "on_connect" if s.ldap.use_ssl else "before_bind"
@@ -148,6 +155,11 @@ def _login(c: Config, s: HubSettings) -> None:
     else:  # pragma: no cover - Literal type
         raise ValueError(s.login)
     c.Authenticator.admin_users = set(s.admin_users)
+    # password logins (demo, LDAP) are throttled per user and per client address; Entra ID
+    # posts no password to the hub (the IdP throttles guessing there)
+    c.LoginThrottle.max_user_failures = s.login_max_user_failures
+    c.LoginThrottle.max_address_failures = s.login_max_address_failures
+    c.LoginThrottle.window_minutes = s.login_throttle_minutes
     # people who have left (per the roster) cannot log in; their records are kept
     c.Authenticator.post_auth_hook = RosterGate(records_url(s))
 
