@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from pathlib import Path
 import httpx
 
 from omsorgslyft.grading.build import build_modules
+from omsorgslyft.paths import Layout
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "omsorg-demo-2026"
@@ -35,6 +37,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+#: a test-only hub service that starts trainers' servers and talks to them
+TESTADMIN_TOKEN = "testadmin-token-0123456789abcdef01"
 CHP = ROOT / "hub_config" / "node_modules" / ".bin" / "configurable-http-proxy"
 
 
@@ -55,6 +59,14 @@ class Platform:
     pid: int = 0
     records_port: int = 0
 
+    @property
+    def learn_db(self) -> Path:
+        return self.data / "learn" / "learn.db"
+
+    @property
+    def records_db(self) -> Path:
+        return self.data / "records" / "records.db"
+
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, follow_redirects=False, timeout=60)
 
@@ -74,16 +86,21 @@ class Platform:
 
 CONFIG = """
 from pathlib import Path
+from omsorgslyft.hub.isolation import prepare
 from omsorgslyft.hub.settings import HubSettings, apply
-apply(c, HubSettings(
+apply(c, prepare(HubSettings(
     project_root=Path({project!r}),
     data_dir=Path({data!r}),
     port={port}, hub_port={hub_port}, learn_port={learn_port}, grading_port={grading_port},
     records_port={records_port},
     proxy_command=({chp!r},),
     kernel_idle_minutes={idle}, kernel_cull_interval=3,
-))
+)))
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api}"
+# tests start trainers' servers and use them as their owner would
+c.JupyterHub.services.append({{"name": "testadmin", "api_token": {testadmin!r}}})
+c.JupyterHub.load_roles.append({{"name": "testadmin", "services": ["testadmin"],
+    "scopes": ["admin:users", "admin:servers", "access:servers"]}})
 """
 
 
@@ -111,9 +128,32 @@ def start_platform(
     courses: dict[str, str] | None = None,
     roster: Path | None = None,
 ) -> Iterator[Platform]:
-    project = make_project(tmp, module_dirs, courses)
-    data = tmp / "var"
-    data.mkdir()
+    # as root the services run as their own users (omsorgslyft.hub.isolation), who cannot
+    # pass pytest's private temporary folder: the project and its data live in a folder
+    # of their own that others may pass through (but not list)
+    home = Path(tempfile.mkdtemp(prefix="omsorgslyft-platform-"))
+    home.chmod(0o711)
+    try:
+        yield from _start_platform(
+            tmp, home, module_dirs, idle_minutes, extra_config, courses, roster
+        )
+    finally:
+        shutil.rmtree(Layout(home / "var", home / "project").run_dir, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _start_platform(
+    tmp: Path,
+    home: Path,
+    module_dirs: list[Path],
+    idle_minutes: float,
+    extra_config: str,
+    courses: dict[str, str] | None,
+    roster: Path | None,
+) -> Iterator[Platform]:
+    project = make_project(home, module_dirs, courses)
+    data = home / "var"
+    (data / "records").mkdir(parents=True)
     if roster is not None:
         subprocess.run(
             [
@@ -122,7 +162,7 @@ def start_platform(
                 "roster",
                 "import",
                 str(roster),
-                f"--db-url=sqlite:///{data / 'records.db'}",
+                f"--db-url=sqlite:///{data / 'records' / 'records.db'}",
             ],
             check=True,
             capture_output=True,
@@ -141,7 +181,12 @@ def start_platform(
     config = tmp / "jupyterhub_config.py"
     config.write_text(
         CONFIG.format(
-            project=str(project), data=str(data), chp=str(CHP), idle=idle_minutes, **ports
+            project=str(project),
+            data=str(data),
+            chp=str(CHP),
+            idle=idle_minutes,
+            testadmin=TESTADMIN_TOKEN,
+            **ports,
         )
         + extra_config,
         encoding="utf-8",

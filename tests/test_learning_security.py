@@ -192,12 +192,12 @@ def test_kernel_state_holds_no_answer_key(platform: Platform) -> None:
 
 
 def _token(platform: Platform, learner: str) -> str:
-    store = AnswerStore(f"sqlite:///{platform.data / 'learn.db'}")
+    store = AnswerStore(f"sqlite:///{platform.learn_db}")
     return store.open_session(learner, "exempelmodul", EXAMPLE.version)
 
 
 def _saved(platform: Platform, learner: str) -> dict[str, dict[str, object]]:
-    store = AnswerStore(f"sqlite:///{platform.data / 'learn.db'}")
+    store = AnswerStore(f"sqlite:///{platform.learn_db}")
     from omsorgslyft.learn.store import PageSession
 
     return store.load(PageSession(learner, "exempelmodul", EXAMPLE.version))

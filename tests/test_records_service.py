@@ -75,7 +75,7 @@ def graded(records_platform: Platform) -> Platform:
     """anna passes and bengt fails for real; everyone writes a private reflection."""
     submit(records_platform, "anna", right_answers(EXAMPLE))
     submit(records_platform, "bengt", wrong_answers(EXAMPLE))
-    store = AnswerStore(f"sqlite:///{records_platform.data / 'learn.db'}")
+    store = AnswerStore(f"sqlite:///{records_platform.learn_db}")
     for learner in ("anna", "bengt", "cecilia"):
         session = PageSession(learner, EXAMPLE.id, EXAMPLE.version)
         store.save(session, "reflektion", "ref-1", f"{SECRET} {learner}")
@@ -104,7 +104,7 @@ def allowed(who: str, rule: str) -> bool:
 
 
 def imports(platform: Platform) -> int:
-    store = RecordsStore(f"sqlite:///{platform.data / 'records.db'}")
+    store = RecordsStore(f"sqlite:///{platform.records_db}")
     try:
         return len(store.imports(1000))
     finally:

@@ -15,6 +15,8 @@ from typing import Any, Literal
 from traitlets.config import Config
 
 from omsorgslyft.hub.gate import RosterGate
+from omsorgslyft.hub.users import SystemUsers
+from omsorgslyft.paths import Layout
 
 Login = Literal["demo", "entra", "ldap"]
 
@@ -91,12 +93,19 @@ class HubSettings:
     ldap: LdapSettings | None = None
     kernel_idle_minutes: float = 10.0
     kernel_cull_interval: int = 60
+    #: set by ``omsorgslyft.hub.isolation.prepare`` as root: each service, the proxy and
+    #: each trainer's server runs as its own system user (None: all as the hub's user)
+    system_users: SystemUsers | None = None
     #: login throttling for password logins (demo, LDAP; Entra ID throttles at the IdP):
     #: failed logins per username and per client address within the moving window before
     #: logins are refused (HTTP 429, a Swedish message on the login page); 0 turns one off
     login_max_user_failures: int = 5
     login_max_address_failures: int = 20
     login_throttle_minutes: int = 15
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.data_dir, self.project_root)
 
     @property
     def grading_dir(self) -> Path:
@@ -112,7 +121,7 @@ def _sqlite(path: Path) -> str:
 
 
 def records_url(s: HubSettings) -> str:
-    return s.records_url or _sqlite(s.data_dir / "records.db")
+    return s.records_url or _sqlite(s.layout.records_db)
 
 
 def _login(c: Config, s: HubSettings) -> None:
@@ -243,7 +252,7 @@ def _roles(c: Config, s: HubSettings) -> None:
 
 def _services(c: Config, s: HubSettings) -> None:
     root = s.project_root
-    store_url = s.store_url or _sqlite(s.data_dir / "learn.db")
+    store_url = s.store_url or _sqlite(s.layout.learn_db)
     c.JupyterHub.services = [
         {
             "name": "learn",
@@ -264,7 +273,9 @@ def _services(c: Config, s: HubSettings) -> None:
             "oauth_no_confirm": True,
             "display": True,
             "info": {"sv": "Mina utbildningar"},
-            "environment": {"PATH": f"{s.bin_dir}:/usr/bin:/bin"},
+            # kernels' connection files and IPC sockets: the learn user's alone
+            "environment": _environment(s, s.layout.learn_dir, s.layout.runtime_dir),
+            **_run_as(s, "learn", s.layout.learn_dir),
         },
         {
             "name": "grading",
@@ -280,7 +291,8 @@ def _services(c: Config, s: HubSettings) -> None:
             ],
             "display": False,
             "oauth_client_allowed_scopes": [],
-            "environment": {"PATH": f"{s.bin_dir}:/usr/bin:/bin"},
+            "environment": _environment(s, s.layout.grading_state_dir),
+            **_run_as(s, "grading", s.layout.grading_state_dir),
         },
         {
             "name": "records",
@@ -302,21 +314,62 @@ def _services(c: Config, s: HubSettings) -> None:
             "oauth_client_allowed_scopes": [HR_SCOPE, STATS_SCOPE],
             "display": True,
             "info": {"sv": "Kompetensregister"},
-            "environment": {"PATH": f"{s.bin_dir}:/usr/bin:/bin"},
+            "environment": _environment(s, s.layout.records_dir),
+            **_run_as(s, "records", s.layout.records_dir),
         },
     ]
 
 
+def _environment(s: HubSettings, private: Path, runtime: Path | None = None) -> dict[str, str]:
+    """A service's environment: our Python first, Jupyter's and IPython's state in the
+    service's own folder (a system user's home is /nonexistent)."""
+    return {
+        "PATH": f"{s.bin_dir}:/usr/bin:/bin",
+        "JUPYTER_RUNTIME_DIR": str(runtime or private / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(private / "config"),
+        "JUPYTER_DATA_DIR": str(private / "jupyter"),
+        "IPYTHONDIR": str(private / "ipython"),
+    }
+
+
+def _run_as(s: HubSettings, role: str, cwd: Path) -> dict[str, str]:
+    """The managed service's ``user`` (the hub must be root) and working directory."""
+    out = {"cwd": str(cwd)}
+    if s.system_users is not None:
+        out["user"] = getattr(s.system_users, role)
+    return out
+
+
+def _as_user(s: HubSettings, role: str) -> list[str]:
+    """A command prefix that runs a program the hub starts (the proxy) as its user."""
+    if s.system_users is None:
+        return []
+    name = getattr(s.system_users, role)
+    return ["setpriv", f"--reuid={name}", f"--regid={name}", "--init-groups", "--"]
+
+
 def _trainer_servers(c: Config, s: HubSettings) -> None:
-    c.JupyterHub.spawner_class = "simple"
     c.Spawner.cmd = [str(s.bin_dir / "jupyterhub-singleuser")]
-    c.Spawner.args = ["--allow-root"]
+    # kernels talk over unix sockets next to their connection files, in the owner's
+    # private runtime dir: no other local user can reach them
+    c.Spawner.args = ["--KernelManager.transport=ipc"]
     c.Spawner.notebook_dir = str(s.grading_dir)
-    # the server's working directory is the course: nbgrader reads ./nbgrader_config.py
-    c.SimpleLocalProcessSpawner.home_dir_template = str(s.grading_dir)
     c.Spawner.default_url = "/lab"
     c.Spawner.environment = {"PATH": f"{s.bin_dir}:/usr/bin:/bin"}
     c.Spawner.http_timeout = 60
+    if s.system_users is not None:
+        # each trainer as their own system user, in the course group only
+        c.JupyterHub.spawner_class = "omsorgslyft.hub.spawner.TrainerSpawner"
+        c.TrainerSpawner.course_dir = str(s.grading_dir)
+        c.TrainerSpawner.homes_dir = str(s.layout.trainers_dir)
+        c.TrainerSpawner.runtime_root = str(s.layout.run_dir)
+        c.TrainerSpawner.course_group = s.system_users.course_group
+        c.TrainerSpawner.user_prefix = s.system_users.trainer_prefix
+    else:
+        c.JupyterHub.spawner_class = "simple"
+        c.Spawner.args = [*c.Spawner.args, "--allow-root"]
+        # the server's working directory is the course: nbgrader reads ./nbgrader_config.py
+        c.SimpleLocalProcessSpawner.home_dir_template = str(s.grading_dir)
 
 
 def apply(c: Config, s: HubSettings) -> None:
@@ -325,17 +378,18 @@ def apply(c: Config, s: HubSettings) -> None:
     c.JupyterHub.port = s.port
     c.JupyterHub.hub_ip = "127.0.0.1"
     c.JupyterHub.hub_port = s.hub_port
-    c.JupyterHub.db_url = s.hub_db_url or _sqlite(s.data_dir / "jupyterhub.sqlite")
-    c.JupyterHub.cookie_secret_file = str(s.data_dir / "jupyterhub_cookie_secret")
-    c.JupyterHub.pid_file = str(s.data_dir / "jupyterhub.pid")
+    hub_dir = s.layout.hub_dir  # the hub's alone (0700 when isolated)
+    c.JupyterHub.db_url = s.hub_db_url or _sqlite(s.layout.hub_db)
+    c.JupyterHub.cookie_secret_file = str(hub_dir / "jupyterhub_cookie_secret")
+    c.JupyterHub.pid_file = str(hub_dir / "jupyterhub.pid")
     c.JupyterHub.default_url = "/services/learn/"
     c.JupyterHub.template_paths = [str(s.project_root / "hub_config" / "templates")]
     c.JupyterHub.template_vars = {"product": "Omsorgslyft"}
     c.JupyterHub.cleanup_servers = True
     c.JupyterHub.cleanup_proxy = True
     if s.proxy_command:
-        c.ConfigurableHTTPProxy.command = list(s.proxy_command)
-    c.ConfigurableHTTPProxy.pid_file = str(s.data_dir / "jupyterhub-proxy.pid")
+        c.ConfigurableHTTPProxy.command = [*_as_user(s, "proxy"), *s.proxy_command]
+    c.ConfigurableHTTPProxy.pid_file = str(hub_dir / "jupyterhub-proxy.pid")
     _login(c, s)
     _roles(c, s)
     _services(c, s)

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from omsorgslyft.model import Course
+from omsorgslyft.paths import Layout
 from omsorgslyft.records.store import RecordsStore, Sources
 
 
@@ -34,14 +35,16 @@ class RecordsConfig:
     @classmethod
     def for_project(cls, root: Path, **overrides: str | int) -> RecordsConfig:
         """The embedded default layout of a project checkout (SQLite files)."""
+        where = Layout(root / "var", root)
         values: dict[str, str | int] = {
-            "records_url": f"sqlite:///{root / 'var' / 'records.db'}",
-            "submissions_url": f"sqlite:///{root / 'grading' / 'submissions.db'}",
-            "gradebook_url": f"sqlite:///{root / 'grading' / 'gradebook.db'}",
-            "answers_url": f"sqlite:///{root / 'var' / 'learn.db'}",
+            "records_url": f"sqlite:///{where.records_db}",
+            "submissions_url": f"sqlite:///{where.grading_dir / 'submissions.db'}",
+            "gradebook_url": f"sqlite:///{where.grading_dir / 'gradebook.db'}",
+            "answers_url": f"sqlite:///{where.learn_db}",
         }
         values.update({k: v for k, v in overrides.items() if v not in ("", None)})
-        (root / "var").mkdir(exist_ok=True)
+        if not overrides.get("records_url"):
+            where.records_dir.mkdir(parents=True, exist_ok=True)
         return cls(
             modules_dir=root / "modules",
             courses_dir=root / "courses",
