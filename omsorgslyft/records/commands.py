@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from omsorgslyft.records.config import RecordsConfig
+from omsorgslyft.records.reserved import ALWAYS_RESERVED, parse_names
 
 
 def _config(args: argparse.Namespace) -> RecordsConfig:
@@ -62,7 +63,8 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"Filen {path} finns inte.", file=sys.stderr)
         return 2
-    roster = read_roster(path.read_bytes(), path.name)
+    # offline: the hub is not asked, so only these names (trainers and HR too, if given)
+    roster = read_roster(path.read_bytes(), path.name, parse_names(args.reserverade))
     for error in roster.errors:
         print(f"{path}: {error}")
     if roster.errors:
@@ -201,6 +203,13 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     imp = rsub.add_parser("import", help="importera en personallista (CSV eller XLSX)")
     imp.add_argument("file")
     imp.add_argument("--dry-run", action="store_true", help="visa vad som skulle ändras")
+    imp.add_argument(
+        "--reserverade",
+        default=",".join(ALWAYS_RESERVED),
+        metavar="NAMN,NAMN",
+        help="användarnamn som aldrig får finnas i personallistan: administratörer, "
+        f"utbildare och HR, åtskilda med komma (standard: {','.join(ALWAYS_RESERVED)})",
+    )
     db(imp)
     imp.set_defaults(func=cmd_roster_import)
 

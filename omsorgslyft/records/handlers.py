@@ -1,7 +1,11 @@
-"""What every records page shares: the service's state and the base handler.
+"""What every records page shares: the service's state and the base handlers.
 
-``Records`` holds the configuration, the store, a short cache and the pending imports;
-``Base`` is the hub-authenticated handler every page, export and API route derives from.
+``Records`` holds the configuration, the store, a short cache and the pending imports.
+``Private`` is the one place for what every response of the service carries: no cache may
+keep it (``Cache-Control: no-store``: HR pages, the matrix, employee pages, exports and the
+API are all personal data) and every cookie it sets (the OAuth state, the session, the
+XSRF token) is ``SameSite=Lax``. ``Base`` (every page, export and API route) and the OAuth
+callback derive from it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from omsorgslyft.records.compute import compute_records
 from omsorgslyft.records.config import RecordsConfig
 from omsorgslyft.records.filters import Filters
 from omsorgslyft.records.hubsync import HubClient, sync_hub
-from omsorgslyft.records.model import CompetenceRecord, Employee, Status
+from omsorgslyft.records.model import CompetenceRecord, Status
+from omsorgslyft.records.reserved import ALWAYS_RESERVED, folded
+from omsorgslyft.records.roster import Roster
 from omsorgslyft.records.store import ImportPlan, RecordsStore
 
 log = logging.getLogger("omsorgslyft.records")
@@ -52,7 +58,7 @@ STATUS_CLASS = {
 @dataclass
 class PendingImport:
     plan: ImportPlan
-    employees: tuple[Employee, ...]
+    roster: Roster
     filename: str
     by: str
     created: float
@@ -61,10 +67,16 @@ class PendingImport:
 class Records:
     """State shared by the handlers: configuration, store, a short cache, pending imports."""
 
-    def __init__(self, config: RecordsConfig, hub: HubClient | None = None) -> None:
+    def __init__(
+        self,
+        config: RecordsConfig,
+        hub: HubClient | None = None,
+        always_reserved: tuple[str, ...] = ALWAYS_RESERVED,
+    ) -> None:
         self.config = config
         self.store: RecordsStore = config.store()
         self.hub = hub
+        self.always_reserved = always_reserved
         self._cache: tuple[float, date, list[CompetenceRecord]] | None = None
         self.pending: dict[str, PendingImport] = {}
 
@@ -91,9 +103,16 @@ class Records:
         if self.hub is None:
             return
         try:
-            await sync_hub(self.hub, self.store.employees(), self.today())
+            await sync_hub(self.hub, self.store.employees(), self.today(), self.always_reserved)
         except Exception:
             log.exception("hub sync failed (will try again)")
+
+    async def reserved(self) -> frozenset[str]:
+        """Accounts no roster row may name: the always-reserved names, and the hub's admins,
+        trainers and HR (asked now; raises if the hub does not answer)."""
+        if self.hub is None:
+            return folded(self.always_reserved)
+        return await self.hub.reserved(self.always_reserved)
 
     def keep_pending(self, pending: PendingImport) -> str:
         now = time.monotonic()
@@ -104,7 +123,35 @@ class Records:
         return key
 
 
-class Base(HubOAuthenticated, web.RequestHandler):  # type: ignore[misc]
+class Private(web.RequestHandler):
+    """Headers of every response with personal data, and SameSite on every cookie."""
+
+    def set_default_headers(self) -> None:
+        # tornado calls this for every response, errors and redirects included
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "same-origin")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header(
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        )
+
+    def set_cookie(self, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
+        """Every cookie, also the ones HubOAuth and the XSRF check set or clear (they all
+        come through here): ``SameSite=Lax``, or ``Strict`` if asked for. Not ``Strict``
+        for the OAuth cookies: a login that begins on another site (a link in an e-mail,
+        the municipality's Entra ID login) returns through a cross-site redirect chain,
+        and browsers withhold strict cookies there, so the state check would fail."""
+        asked = ""
+        for key in [k for k in kwargs if k.lower() == "samesite"]:
+            asked = str(kwargs.pop(key) or "")
+        super().set_cookie(
+            name, value, *args, samesite="Strict" if asked.lower() == "strict" else "Lax", **kwargs
+        )
+
+
+class Base(HubOAuthenticated, Private):  # type: ignore[misc]
     hub_scopes = frozenset({HR_SCOPE})
 
     @property
@@ -121,16 +168,6 @@ class Base(HubOAuthenticated, web.RequestHandler):  # type: ignore[misc]
         user = self.current_user
         assert isinstance(user, dict)
         return str(user["name"])
-
-    def set_default_headers(self) -> None:
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Referrer-Policy", "same-origin")
-        self.set_header("Cache-Control", "no-store")
-        self.set_header(
-            "Content-Security-Policy",
-            "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        )
 
     def has_scope(self, scope: str) -> bool:
         user = self.current_user
@@ -187,8 +224,9 @@ class Base(HubOAuthenticated, web.RequestHandler):  # type: ignore[misc]
         return Filters.from_query({k: self.get_argument(k, "") for k in Filters().query_keys()})
 
 
-class OAuthCallback(HubOAuthCallbackHandler):  # type: ignore[misc]
-    """The hub's OAuth callback, with the one HubOAuth that holds this service's states."""
+class OAuthCallback(HubOAuthCallbackHandler, Private):  # type: ignore[misc]
+    """The hub's OAuth callback, with the one HubOAuth that holds this service's states
+    (it sets the session cookie: ``Private`` makes it SameSite and the reply no-store)."""
 
     @property
     def hub_auth(self) -> HubOAuth:

@@ -5,6 +5,10 @@ groups should be; a thin async part talks to the hub's REST API with the records
 token. Only groups named ``enhet:…`` and ``befattning:…`` are managed; any other group
 (``utbildare``, ``hr``) is left alone. Users appear in the hub at their first login, so they
 join their groups at the next pass after it.
+
+A reserved account (a hub admin, a member of ``utbildare`` or ``hr``, or a name in
+``reserved.ALWAYS_RESERVED``) is never logged out, even if the roster says it has left:
+the import refuses such rows, and this is the second line.
 """
 
 from __future__ import annotations
@@ -20,10 +24,18 @@ from typing import Any
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from omsorgslyft.records.model import Employee
+from omsorgslyft.records.reserved import (
+    ALWAYS_RESERVED,
+    RESERVED_GROUPS,
+    fold,
+    folded,
+    reserved_accounts,
+)
 
 log = logging.getLogger("omsorgslyft.records.hubsync")
 
 UNIT, ROLE = "enhet:", "befattning:"
+PAGINATION = "application/jupyterhub-pagination+json"
 
 
 def slug(text: str) -> str:
@@ -56,6 +68,7 @@ class SyncPlan:
     add: dict[str, tuple[str, ...]]  # group -> users to add
     remove: dict[str, tuple[str, ...]]  # group -> users to remove
     log_out: tuple[str, ...]  # leavers who still exist in the hub
+    spared: tuple[str, ...] = ()  # leavers kept because their accounts are reserved
 
     @property
     def empty(self) -> bool:
@@ -67,8 +80,14 @@ def plan_sync(
     hub_users: set[str],
     hub_groups: dict[str, set[str]],
     today: date,
+    reserved: Iterable[str] = ALWAYS_RESERVED,
 ) -> SyncPlan:
-    """What to change so the hub's managed groups match the roster (pure)."""
+    """What to change so the hub's managed groups match the roster (pure).
+
+    Leavers are logged out, except reserved accounts: ``reserved`` (the hub's admins and
+    the always-reserved names) and the members of the ``utbildare`` and ``hr`` groups.
+    """
+    keep = folded([*reserved, *(u for g in RESERVED_GROUPS for u in hub_groups.get(g, ()))])
     want: dict[str, set[str]] = {g: set() for g in hub_groups if g.startswith((UNIT, ROLE))}
     leavers: set[str] = set()
     for e in employees:
@@ -82,11 +101,14 @@ def plan_sync(
     create = tuple(sorted(g for g in want if g not in hub_groups))
     add = {g: tuple(sorted(m - hub_groups.get(g, set()))) for g, m in want.items()}
     remove = {g: tuple(sorted(hub_groups.get(g, set()) - m)) for g, m in want.items()}
+    gone = leavers & hub_users
+    spared = {u for u in gone if fold(u) in keep}
     return SyncPlan(
         create,
         {g: u for g, u in add.items() if u},
         {g: u for g, u in remove.items() if u},
-        tuple(sorted(leavers & hub_users)),
+        tuple(sorted(gone - spared)),
+        tuple(sorted(spared)),
     )
 
 
@@ -98,11 +120,13 @@ class HubClient:
         self.token = token
         self.http = AsyncHTTPClient()
 
-    async def call(self, method: str, path: str, body: Any = None) -> Any:
+    async def call(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> Any:
         request = HTTPRequest(
             f"{self.api_url}/{path.lstrip('/')}",
             method=method,
-            headers={"Authorization": f"token {self.token}"},
+            headers={"Authorization": f"token {self.token}", **(headers or {})},
             body=json.dumps(body) if body is not None else (b"" if method == "POST" else None),
             allow_nonstandard_methods=True,
             request_timeout=30,
@@ -110,30 +134,60 @@ class HubClient:
         response = await self.http.fetch(request)
         return json.loads(response.body) if response.body else None
 
-    async def users(self) -> set[str]:
-        names: set[str] = set()
+    async def _all(self, path: str) -> list[dict[str, Any]]:
+        """Every item of a paginated list (the hub caps a page at ``api_page_max_limit``,
+        200 by default, whatever limit is asked for; follow ``_pagination.next``)."""
+        items: list[dict[str, Any]] = []
         offset = 0
         while True:
-            page = await self.call("GET", f"users?offset={offset}&limit=500")
-            names.update(u["name"] for u in page)
-            if len(page) < 500:
-                return names
-            offset += 500
+            page = await self.call(
+                "GET",
+                f"{path}?offset={offset}&limit=200",
+                headers={"Accept": PAGINATION},
+            )
+            if isinstance(page, list):  # a hub without pagination: one answer is all
+                return items + page
+            items.extend(page["items"])
+            following = page["_pagination"]["next"]
+            if not following:
+                return items
+            offset = int(following["offset"])
+
+    async def user_models(self) -> list[dict[str, Any]]:
+        """Every hub user's model: with ``read:users:name``, its name and admin flag."""
+        return await self._all("users")
+
+    async def users(self) -> set[str]:
+        return {u["name"] for u in await self.user_models()}
 
     async def groups(self) -> dict[str, set[str]]:
-        out: dict[str, set[str]] = {}
-        offset = 0
-        while True:
-            page = await self.call("GET", f"groups?offset={offset}&limit=500")
-            out.update({g["name"]: set(g["users"]) for g in page})
-            if len(page) < 500:
-                return out
-            offset += 500
+        return {g["name"]: set(g["users"]) for g in await self._all("groups")}
+
+    async def reserved(self, always: Iterable[str] = ALWAYS_RESERVED) -> frozenset[str]:
+        """The hub's admins, the trainers and HR, and ``always`` (raises if the hub does
+        not answer: then nothing may be imported)."""
+        return reserved_accounts(await self.user_models(), await self.groups(), always)
 
 
-async def sync_hub(client: HubClient, employees: list[Employee], today: date) -> SyncPlan:
-    """One reconcile pass; returns what it changed."""
-    plan = plan_sync(employees, await client.users(), await client.groups(), today)
+async def sync_hub(
+    client: HubClient,
+    employees: list[Employee],
+    today: date,
+    always: Iterable[str] = ALWAYS_RESERVED,
+) -> SyncPlan:
+    """One reconcile pass; returns what it changed. ``always``: names that are reserved
+    even if the hub does not say they are admins, trainers or HR."""
+    models = await client.user_models()
+    groups = await client.groups()
+    plan = plan_sync(
+        employees,
+        {u["name"] for u in models},
+        groups,
+        today,
+        reserved_accounts(models, groups, always),
+    )
+    for name in plan.spared:
+        log.warning("%s has left per the roster but is an admin, trainer or HR: kept", name)
     for group in plan.create:
         await client.call("POST", f"groups/{group}", {})
     for group, users in plan.add.items():

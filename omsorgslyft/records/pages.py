@@ -12,6 +12,7 @@ from omsorgslyft.records.compute import compute_records
 from omsorgslyft.records.filters import COVERAGE_TARGET, coverage, status_counts
 from omsorgslyft.records.handlers import HR_SCOPE, PAGE_SIZE, STATS_SCOPE, Base, log
 from omsorgslyft.records.model import STATUS_ORDER, CompetenceRecord, Status
+from omsorgslyft.records.reserved import fold
 from omsorgslyft.records.stats import question_statistics
 
 
@@ -161,7 +162,12 @@ class EraseHandler(Base):
         self.records.changed()
         if self.records.hub is not None:
             try:
-                await self.records.hub.call("DELETE", f"users/{person.username}")
+                # never an admin's, a trainer's or HR's account (if the hub cannot say,
+                # the hub user stays: the roster gate still closes the login)
+                if fold(person.username) in await self.records.reserved():
+                    log.warning("%s is a reserved account: its hub user is kept", number)
+                else:
+                    await self.records.hub.call("DELETE", f"users/{person.username}")
             except Exception:
                 log.info("%s had no hub user to remove", number)
         # the message names no one: the URL ends up in logs

@@ -1,19 +1,22 @@
 """Read a staff roster exported by an HR system: CSV (comma or semicolon) or XLSX.
 
 Every problem is reported with the row number a person sees in Excel (the header is row 1),
-in Swedish, and a file with any problem imports nothing.
+in Swedish, and a file with any problem imports nothing. A row whose username is a reserved
+account (an admin, a trainer, HR: ``omsorgslyft.records.reserved``) is such a problem.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from omsorgslyft.records.model import Employee
+from omsorgslyft.records.reserved import ALWAYS_RESERVED, REFUSED, fold, folded
 
 # column -> the spellings HR systems use for it (compared case-insensitively)
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -54,6 +57,17 @@ class RosterError:
 class Roster:
     employees: tuple[Employee, ...]
     errors: tuple[RosterError, ...]
+    rows: tuple[int, ...] = ()  # the row number of each employee, in the same order
+
+    def reserved_errors(self, reserved: Iterable[str]) -> tuple[RosterError, ...]:
+        """The rows whose username is reserved (checked again when an import is confirmed,
+        since someone may have become an admin, a trainer or HR since the dry run)."""
+        refused = folded(reserved)
+        return tuple(
+            RosterError(row, REFUSED.format(name=e.username) + ".")
+            for row, e in zip(self.rows, self.employees, strict=True)
+            if fold(e.username) in refused
+        )
 
 
 def _rows_from_csv(data: bytes) -> list[list[str]]:
@@ -109,8 +123,14 @@ def _date(value: Any) -> date | None:
     raise ValueError(text)
 
 
-def read_roster(data: bytes, filename: str) -> Roster:
-    """Parse and check a roster file; ``filename`` decides CSV or XLSX by its ending."""
+def read_roster(data: bytes, filename: str, reserved: Iterable[str] = ALWAYS_RESERVED) -> Roster:
+    """Parse and check a roster file; ``filename`` decides CSV or XLSX by its ending.
+
+    A row whose username (the ``användarnamn`` column, or else the e-mail address) is in
+    ``reserved`` is an error: admins, trainers and HR are not care staff, and the roster
+    must not be able to end their accounts.
+    """
+    refused = folded(reserved)
     if len(data) > MAX_BYTES:
         return Roster((), (RosterError(0, "Filen är större än 50 MB."),))
     try:
@@ -152,6 +172,7 @@ def read_roster(data: bytes, filename: str) -> Roster:
         return Roster((), tuple(errors))
 
     employees: list[Employee] = []
+    employee_rows: list[int] = []
     numbers: dict[str, int] = {}
     usernames: dict[str, int] = {}
     for number, raw in enumerate(rows[1:], start=2):
@@ -188,6 +209,8 @@ def read_roster(data: bytes, filename: str) -> Roster:
         if start and end and end < start:
             row_errors.append("”anställd till” är före ”anställd från”")
         username = (values["användarnamn"] or email).lower()
+        if username and fold(username) in refused:
+            row_errors.append(REFUSED.format(name=username))
         for seen, key, label in (
             (numbers, values["anställningsnummer"], "anställningsnumret"),
             (usernames, username, "användarnamnet"),
@@ -200,6 +223,7 @@ def read_roster(data: bytes, filename: str) -> Roster:
             errors.append(RosterError(number, "; ".join(row_errors) + "."))
             continue
         assert start is not None
+        employee_rows.append(number)
         employees.append(
             Employee(
                 number=values["anställningsnummer"],
@@ -215,4 +239,4 @@ def read_roster(data: bytes, filename: str) -> Roster:
         )
     if not employees and not errors:
         errors.append(RosterError(0, "Filen har inga anställda, bara rubrikraden."))
-    return Roster(tuple(employees), tuple(errors))
+    return Roster(tuple(employees), tuple(errors), tuple(employee_rows))

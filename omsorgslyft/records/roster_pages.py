@@ -1,65 +1,78 @@
-"""Roster import from the web: upload and dry run, then confirm."""
+"""Roster import from the web: upload and dry run, then confirm.
+
+Both steps ask the hub which accounts are reserved (admins, trainers, HR): a row naming one
+is an error, and if the hub does not answer nothing is imported.
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from tornado import web
 
-from omsorgslyft.records.handlers import Base, PendingImport
+from omsorgslyft.records.handlers import Base, PendingImport, log
+from omsorgslyft.records.reserved import UNKNOWN
 from omsorgslyft.records.roster import read_roster
 
 
-class ImportHandler(Base):
+class ImportPage(Base):
+    """The import page, with what the last step found."""
+
+    def show(self, status: int = 200, **context: Any) -> None:
+        values: dict[str, Any] = {
+            "message": "",
+            "errors": [],
+            "plan": None,
+            "pending": "",
+            "filename": "",
+            **context,
+        }
+        self.set_status(status)
+        self.render_page(
+            "import.html",
+            "Importera personallista",
+            imports=self.records.store.imports(10),
+            **values,
+        )
+
+
+class ImportHandler(ImportPage):
     @web.authenticated
     def get(self) -> None:
-        self.render_page(
-            "import.html",
-            "Importera personallista",
-            imports=self.records.store.imports(10),
-            message=self.get_argument("meddelande", ""),
-            errors=[],
-            plan=None,
-            pending="",
-            filename="",
-        )
+        self.show(message=self.get_argument("meddelande", ""))
 
     @web.authenticated
-    def post(self) -> None:
+    async def post(self) -> None:
         files = self.request.files.get("fil") or []
         if not files:
-            errors = ["Välj en fil att importera."]
-            plan, pending, name = None, "", ""
-        else:
-            upload = files[0]
-            name = Path(upload["filename"] or "personal.csv").name
-            roster = read_roster(upload["body"], name)
-            errors = [str(e) for e in roster.errors]
-            plan, pending = None, ""
+            self.show(400, errors=["Välj en fil att importera."])
+            return
+        upload = files[0]
+        name = Path(upload["filename"] or "personal.csv").name
+        try:
+            reserved = await self.records.reserved()
+        except Exception:
+            log.exception("could not ask the hub for reserved accounts")
+            self.show(503, errors=[UNKNOWN], filename=name)
+            return
+        roster = read_roster(upload["body"], name, reserved)
+        errors = [str(e) for e in roster.errors]
+        plan, pending = None, ""
+        if not errors:
+            plan = self.records.store.plan_import(
+                roster.employees, self.records.config.retention_limit(self.records.today())
+            )
+            errors = plan.conflicts
             if not errors:
-                plan = self.records.store.plan_import(
-                    roster.employees, self.records.config.retention_limit(self.records.today())
+                pending = self.records.keep_pending(
+                    PendingImport(plan, roster, name, self.username, time.monotonic())
                 )
-                errors = plan.conflicts
-                if not errors:
-                    pending = self.records.keep_pending(
-                        PendingImport(plan, roster.employees, name, self.username, time.monotonic())
-                    )
-        self.set_status(400 if errors else 200)
-        self.render_page(
-            "import.html",
-            "Importera personallista",
-            imports=self.records.store.imports(10),
-            message="",
-            errors=errors,
-            plan=plan,
-            pending=pending,
-            filename=name,
-        )
+        self.show(400 if errors else 200, errors=errors, plan=plan, pending=pending, filename=name)
 
 
-class ImportConfirmHandler(Base):
+class ImportConfirmHandler(ImportPage):
     @web.authenticated
     async def post(self, key: str) -> None:
         pending = self.records.pending.pop(key, None)
@@ -68,10 +81,21 @@ class ImportConfirmHandler(Base):
                 self.url("import", meddelande="Provkörningen är för gammal. Ladda upp filen igen.")
             )
             return
+        # someone may have become an admin, a trainer or HR since the dry run
+        try:
+            reserved = await self.records.reserved()
+        except Exception:
+            log.exception("could not ask the hub for reserved accounts")
+            self.show(503, errors=[UNKNOWN], filename=pending.filename)
+            return
+        refused = pending.roster.reserved_errors(reserved)
+        if refused:
+            self.show(400, errors=[str(e) for e in refused], filename=pending.filename)
+            return
         # plan again against the roster as it is now (another import may have come first)
         store = self.records.store
         plan = store.plan_import(
-            pending.employees, self.records.config.retention_limit(self.records.today())
+            pending.roster.employees, self.records.config.retention_limit(self.records.today())
         )
         if plan.conflicts:
             self.redirect(self.url("import", meddelande=" ".join(plan.conflicts)))

@@ -6,6 +6,16 @@ Browser pages log in through the hub (OAuth); API clients send a hub token. HR p
 exports and the records API need ``custom:omsorgslyft:hr``; question statistics need
 ``custom:omsorgslyft:statistics`` (or HR); one learner's own records, for the learn
 service's *Mina utbildningar*, need ``custom:omsorgslyft:own-records`` (or HR).
+
+Every response is ``Cache-Control: no-store`` and every cookie ``SameSite=Lax``
+(``handlers.Private``). A roster upload refuses rows naming a reserved account: the hub's
+admins and the members of ``utbildare`` and ``hr`` (asked with the service's own hub token,
+which holds ``list:users``, ``read:users:name`` and ``admin:groups``), and the names given
+with ``--reserved-users`` (default ``admin``).
+
+Modules: ``handlers`` (the shared state and the base handlers), ``pages`` (HR pages, GDPR,
+statistics), ``roster_pages`` (import), ``api`` (exports and JSON); this one makes the
+application and runs the sync and retention loop.
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ from omsorgslyft.records.pages import (
     OverviewHandler,
     StatsHandler,
 )
+from omsorgslyft.records.reserved import ALWAYS_RESERVED, parse_names
 from omsorgslyft.records.roster_pages import ImportConfirmHandler, ImportHandler
 
 
@@ -100,7 +111,7 @@ async def serve(args: argparse.Namespace) -> None:
     hub = None
     if os.environ.get("JUPYTERHUB_API_TOKEN") and os.environ.get("JUPYTERHUB_API_URL"):
         hub = HubClient(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
-    records = Records(config, hub)
+    records = Records(config, hub, parse_names(args.reserved_users))
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/records/")
     hub_auth = HubOAuth(cache_max_age=60)
     app = make_app(records, prefix, hub_auth, os.environ.get("JUPYTERHUB_BASE_URL", "/") + "hub/")
@@ -127,6 +138,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8103)
     parser.add_argument("--retention-months", type=int, default=24)
     parser.add_argument("--sync-interval", type=float, default=30.0)
+    parser.add_argument(
+        "--reserved-users",
+        default=",".join(ALWAYS_RESERVED),
+        help="comma-separated usernames a roster may never name (besides the hub's admins "
+        "and the members of the groups utbildare and hr, which the hub is asked for)",
+    )
     asyncio.run(serve(parser.parse_args(argv)))
 
 
