@@ -1,4 +1,9 @@
-"""ipywidgets for each block kind. Swedish labels; native controls for keyboard use."""
+"""ipywidgets for each block kind. Swedish labels; native controls for keyboard use.
+
+Every widget is one of :mod:`omsorgslyft.runtime.safety`'s classes: the page may set only a
+control's value, and nothing of a disabled control (a click on a disabled button does
+nothing). Each displayed block is registered there, so an error shows in it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,17 @@ from typing import Any
 
 import ipywidgets as w
 
+from omsorgslyft.runtime import safety
+from omsorgslyft.runtime.safety import (
+    HTML,
+    Button,
+    Checkbox,
+    Dropdown,
+    HBox,
+    RadioButtons,
+    Textarea,
+    VBox,
+)
 from omsorgslyft.runtime.session import Session
 
 FULL = w.Layout(width="100%", max_width="48rem")
@@ -30,14 +46,14 @@ def plain(html: str) -> str:
     return " ".join("".join(parser.parts).split())
 
 
-def _html(value: str, cls: str = "") -> w.HTML:
-    box = w.HTML(value, layout=FULL)
+def _html(value: str, cls: str = "") -> HTML:
+    box = HTML(value, layout=FULL)
     if cls:
         box.add_class(cls)
     return box
 
 
-def _feedback() -> w.HTML:
+def _feedback() -> HTML:
     box = _html('<div role="status" aria-live="polite"></div>', "ol-feedback")
     return box
 
@@ -50,7 +66,7 @@ def _say(box: w.HTML, ok: bool | None, html: str) -> None:
     )
 
 
-def _card(spec: dict[str, Any], *children: w.Widget) -> w.VBox:
+def _card(spec: dict[str, Any], *children: w.Widget) -> VBox:
     kind = "Fråga" if spec.get("graded") else "Övning"
     label = {
         "enkelval": "Välj ett svar",
@@ -60,7 +76,7 @@ def _card(spec: dict[str, Any], *children: w.Widget) -> w.VBox:
         "para": "Para ihop",
     }.get(spec["type"], "")
     head = _html(f'<p class="ol-kind">{kind} · {label}</p>{spec["prompt"]}')
-    box = w.VBox([head, *children], layout=FULL)
+    box = VBox([head, *children], layout=FULL)
     box.add_class("ol-card")
     box.add_class("ol-graded" if spec.get("graded") else "ol-exercise")
     return box
@@ -72,7 +88,7 @@ def _choice_control(spec: dict[str, Any], value: Any, on_change: Callable[[Any],
         chosen = set(value or [])
         boxes = []
         for opt in options:
-            cb = w.Checkbox(
+            cb = Checkbox(
                 value=opt["id"] in chosen,
                 description=opt["html"],
                 description_allow_html=True,
@@ -86,8 +102,8 @@ def _choice_control(spec: dict[str, Any], value: Any, on_change: Callable[[Any],
 
         for cb in boxes:
             cb.observe(changed, names="value")
-        return w.VBox(boxes)
-    radios = w.RadioButtons(
+        return VBox(boxes)
+    radios = RadioButtons(
         options=[(plain(o["html"]), o["id"]) for o in options],
         value=value if value in {o["id"] for o in options} else None,
         layout=FULL,
@@ -101,18 +117,18 @@ def _ordering_control(
 ) -> w.Widget:
     by_id = {i["id"]: i for i in spec["items"]}
     order = list(value) if value and set(value) == set(by_id) else [i["id"] for i in spec["items"]]
-    box = w.VBox()
+    box = VBox()
 
     def render() -> None:
         rows = []
         for pos, item_id in enumerate(order):
-            up = w.Button(
+            up = Button(
                 description="Upp",
                 tooltip="Flytta upp",
                 disabled=pos == 0,
                 layout=w.Layout(width="4.5rem"),
             )
-            down = w.Button(
+            down = Button(
                 description="Ned",
                 tooltip="Flytta ned",
                 disabled=pos == len(order) - 1,
@@ -121,7 +137,7 @@ def _ordering_control(
             up.on_click(lambda _, p=pos: move(p, -1))
             down.on_click(lambda _, p=pos: move(p, 1))
             label = _html(f'<span class="ol-pos">{pos + 1}.</span> {by_id[item_id]["html"]}')
-            row = w.HBox([up, down, label])
+            row = HBox([up, down, label])
             row.add_class("ol-order-row")
             rows.append(row)
         box.children = rows
@@ -142,7 +158,7 @@ def _matching_control(
     choices = [("Välj …", "")] + [(plain(r["html"]), r["id"]) for r in spec["right"]]
     rows = []
     for left in spec["left"]:
-        dd = w.Dropdown(
+        dd = Dropdown(
             options=choices,
             value=chosen.get(left["id"], ""),
             description=plain(left["html"]),
@@ -159,7 +175,7 @@ def _matching_control(
 
         dd.observe(changed, names="value")
         rows.append(dd)
-    return w.VBox(rows)
+    return VBox(rows)
 
 
 CONTROLS = {
@@ -194,7 +210,7 @@ def question_widget(spec: dict[str, Any], session: Session) -> w.Widget:
     control = CONTROLS[spec["type"]](spec, current["value"], changed)
     if spec["graded"]:
         return _card(spec, control)
-    check = w.Button(description="Kontrollera svaret", button_style="primary")
+    check = Button(description="Kontrollera svaret", button_style="primary")
 
     def on_check(_: Any) -> None:
         value = current["value"]
@@ -215,8 +231,8 @@ def dialogue_widget(spec: dict[str, Any], session: Session) -> w.Widget:
         path = [spec["start"]]
     scene = _html("", "ol-dialog-scene")
     feedback = _feedback()
-    buttons = w.VBox()
-    box = w.VBox(
+    buttons = VBox()
+    box = VBox(
         [_html(f'<p class="ol-kind">Dialogövning</p>{spec["intro"]}'), scene, feedback, buttons],
         layout=FULL,
     )
@@ -231,13 +247,13 @@ def dialogue_widget(spec: dict[str, Any], session: Session) -> w.Widget:
         if node["choices"]:
             opts = []
             for choice in node["choices"]:
-                b = w.Button(description=plain(choice["html"]), layout=FULL)
+                b = Button(description=plain(choice["html"]), layout=FULL)
                 b.add_class("ol-say")
                 b.on_click(lambda _, c=choice: choose(c))
                 opts.append(b)
             buttons.children = [_html("<p><strong>Vad säger du?</strong></p>"), *opts]
         else:
-            again = w.Button(description="Börja om dialogen")
+            again = Button(description="Börja om dialogen")
             again.on_click(lambda _: restart())
             buttons.children = [_html("<p><em>Slut på dialogen.</em></p>"), again]
 
@@ -257,7 +273,7 @@ def dialogue_widget(spec: dict[str, Any], session: Session) -> w.Widget:
 
 
 def reflection_widget(spec: dict[str, Any], session: Session) -> w.Widget:
-    area = w.Textarea(
+    area = Textarea(
         value=session.get("reflektion", spec["id"], ""),
         placeholder="Skriv dina tankar här …",
         layout=w.Layout(width="100%", max_width="48rem", height="8rem"),
@@ -266,7 +282,7 @@ def reflection_widget(spec: dict[str, Any], session: Session) -> w.Widget:
     note = _html(
         '<p class="ol-private">🔒 Det du skriver sparas bara för dig. Ingen annan kan läsa det.</p>'
     )
-    box = w.VBox(
+    box = VBox(
         [_html(f'<p class="ol-kind">Reflektion</p>{spec["prompt"]}'), area, note], layout=FULL
     )
     box.add_class("ol-card")
@@ -276,10 +292,10 @@ def reflection_widget(spec: dict[str, Any], session: Session) -> w.Widget:
 
 def build_widget(spec: dict[str, Any], session: Session) -> w.Widget:
     if spec["type"] == "dialog":
-        return dialogue_widget(spec, session)
+        return safety.block(dialogue_widget(spec, session))
     if spec["type"] == "reflektion":
-        return reflection_widget(spec, session)
-    return question_widget(spec, session)
+        return safety.block(reflection_widget(spec, session))
+    return safety.block(question_widget(spec, session))
 
 
 def save_status_widget(session: Session) -> w.Widget:
@@ -299,6 +315,7 @@ def save_status_widget(session: Session) -> w.Widget:
         status.value = f'<p class="ol-save" role="status" aria-live="polite" data-sparning="{count[0]}">{text}</p>'
 
     session.on_saved.append(saved)
+    safety.page_status(status)
     return status
 
 
@@ -333,7 +350,7 @@ def result_html(result: dict[str, Any], base_url: str) -> str:
 
 
 def submit_widget(session: Session) -> w.Widget:
-    button = w.Button(description="Lämna in", button_style="success", icon="check")
+    button = Button(description="Lämna in", button_style="success", icon="check")
     status = _feedback()
     result_box = _html("", "ol-result-box")
     if session.result:
@@ -367,6 +384,6 @@ def submit_widget(session: Session) -> w.Widget:
         button.disabled = bool(reply["result"]["passed"])
 
     button.on_click(on_click)
-    box = w.VBox([button, status, result_box], layout=FULL)
+    box = VBox([button, status, result_box], layout=FULL)
     box.add_class("ol-submit")
-    return box
+    return safety.block(box)
