@@ -10,6 +10,8 @@ from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
 from traitlets.config import Config
 
 from omsorgslyft.hub.gate import RosterGate
+from omsorgslyft.hub.throttle import ThrottledSharedPasswordAuthenticator
+from omsorgslyft.hub.users import SystemUsers
 from omsorgslyft.hub.settings import (
     HR_SCOPE,
     OWN_RECORDS_SCOPE,
@@ -41,8 +43,9 @@ def test_demo_configuration() -> None:
     c = configured()
     assert (c.JupyterHub.ip, c.JupyterHub.port) == ("127.0.0.1", 8000)
     assert c.JupyterHub.default_url == "/services/learn/"
-    assert c.JupyterHub.db_url == "sqlite:////var/lib/omsorgslyft/jupyterhub.sqlite"
-    assert c.JupyterHub.authenticator_class == "shared-password"
+    assert c.JupyterHub.db_url == "sqlite:////var/lib/omsorgslyft/hub/jupyterhub.sqlite"
+    assert c.JupyterHub.cookie_secret_file == "/var/lib/omsorgslyft/hub/jupyterhub_cookie_secret"
+    assert JupyterHub(config=c).authenticator_class is ThrottledSharedPasswordAuthenticator
     auth = SharedPasswordAuthenticator(config=c)  # validates both passwords' rules
     assert auth.user_password == "omsorg-demo-2026"
     assert {"anna", "bengt", "cecilia", "david", "tove", "hanna"} <= auth.allowed_users
@@ -51,7 +54,7 @@ def test_demo_configuration() -> None:
     assert not any(g.startswith("enhet:") for g in c.JupyterHub.load_groups)
     gate = c.Authenticator.post_auth_hook
     assert isinstance(gate, RosterGate)
-    assert gate.records_url == "sqlite:////var/lib/omsorgslyft/records.db"
+    assert gate.records_url == "sqlite:////var/lib/omsorgslyft/records/records.db"
 
 
 def test_learners_cannot_run_servers_or_reach_hr() -> None:
@@ -96,10 +99,49 @@ def test_services_and_trainer_servers() -> None:
     records = services["records"]
     assert records["url"] == "http://127.0.0.1:8103"
     assert "--answers-url=postgresql+psycopg://db/learn" in records["command"]
-    assert "--db-url=sqlite:////var/lib/omsorgslyft/records.db" in records["command"]
+    assert "--db-url=sqlite:////var/lib/omsorgslyft/records/records.db" in records["command"]
     assert set(records["oauth_client_allowed_scopes"]) == {HR_SCOPE, STATS_SCOPE}
     assert c.Spawner.notebook_dir == "/srv/omsorgslyft/grading"
     assert c.Spawner.default_url == "/lab"
+
+
+def test_without_system_users_everything_runs_as_the_hub() -> None:
+    c = configured()
+    assert all("user" not in s for s in c.JupyterHub.services)
+    assert c.JupyterHub.spawner_class == "simple" and "--allow-root" in c.Spawner.args
+    assert "command" not in c.ConfigurableHTTPProxy
+
+
+def test_with_system_users_each_process_is_its_own_user() -> None:
+    users = SystemUsers()
+    c = configured(system_users=users, proxy_command=("/opt/chp",))
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    assert {name: s["user"] for name, s in services.items()} == {
+        "learn": users.learn,
+        "grading": users.grading,
+        "records": users.records,
+    }
+    assert services["learn"]["cwd"] == "/var/lib/omsorgslyft/learn"
+    learn_env = services["learn"]["environment"]
+    assert learn_env["JUPYTER_RUNTIME_DIR"].startswith("/run/omsorgslyft/") or learn_env[
+        "JUPYTER_RUNTIME_DIR"
+    ].startswith("/tmp/")
+    assert not any("TOKEN" in name for s in services.values() for name in s["environment"])
+    proxy = c.ConfigurableHTTPProxy.command
+    assert proxy[0] == "setpriv" and f"--reuid={users.proxy}" in proxy and proxy[-1] == "/opt/chp"
+    assert c.JupyterHub.spawner_class == "omsorgslyft.hub.spawner.TrainerSpawner"
+    assert "--allow-root" not in c.Spawner.args
+    assert "--KernelManager.transport=ipc" in c.Spawner.args
+    assert c.TrainerSpawner.course_dir == "/srv/omsorgslyft/grading"
+    assert c.TrainerSpawner.homes_dir == "/var/lib/omsorgslyft/trainers"
+
+
+def test_trainers_system_names_are_short_and_distinct() -> None:
+    users = SystemUsers()
+    names = {users.trainer(n) for n in ("tove", "Tove", "tove.t@kommun.se", "x" * 200)}
+    assert len(names) == 4
+    assert all(len(n) <= 32 and n.startswith("olt-") for n in names)
+    assert users.trainer("tove") == users.trainer("tove")
 
 
 def test_the_hub_accepts_the_configuration() -> None:

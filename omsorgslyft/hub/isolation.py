@@ -82,6 +82,7 @@ def prepare(
         return replace(s, system_users=None)
     _check_reachable([Path(s.python), s.project_root], users.learn)
     _make_users(users)
+    _shared_databases(s)
     _set_owners(where, users)
     # the services and trainers' servers inherit it: nothing new is world-readable
     os.umask(0o007)
@@ -108,6 +109,22 @@ def _make_folders(where: Layout) -> None:
     for private in (where.hub_dir, where.runtime_dir, where.learn_dir / "ipython"):
         private.mkdir(exist_ok=True)
         private.chmod(0o700)
+
+
+def _shared_databases(s: HubSettings) -> None:
+    """SQLite creates a database (and its -wal, -shm and -journal files) 0644 whatever the
+    umask: the databases another user writes too are made here first, empty, so that the
+    group keeps write access (trainers' formgrader writes the gradebook; the records
+    service's GDPR erase deletes answers and submissions)."""
+    where = s.layout
+    for url, path in (
+        (s.store_url, where.learn_db),
+        (s.gradebook_url, where.grading_dir / "gradebook.db"),
+        (s.submissions_url, where.grading_dir / "submissions.db"),
+    ):
+        if not url:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(exist_ok=True)
 
 
 def _check_reachable(paths: list[Path], user: str) -> None:
