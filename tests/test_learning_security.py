@@ -144,10 +144,17 @@ def test_page_holds_no_answer_key(platform: Platform) -> None:
 
 
 def _kernel_client(platform: Platform, kernel_id: str) -> BlockingKernelClient:
-    files = list(Path("/tmp").glob(f"voila_*/kernel-{kernel_id}.json"))
+    import psutil
+
+    files = {
+        part
+        for p in psutil.process_iter(["cmdline"])
+        for part in p.info["cmdline"] or []
+        if part.endswith(f"kernel-{kernel_id}.json")
+    }
     assert len(files) == 1
     kc = BlockingKernelClient()
-    kc.load_connection_file(str(files[0]))
+    kc.load_connection_file(files.pop())
     kc.start_channels()
     kc.wait_for_ready(timeout=30)
     return kc

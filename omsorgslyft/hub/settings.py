@@ -307,6 +307,8 @@ def _services(c: Config, s: HubSettings) -> None:
                 f"--gradebook-url={s.gradebook_url or _sqlite(s.grading_dir / 'gradebook.db')}",
                 f"--answers-url={store_url}",
                 f"--retention-months={s.retention_months}",
+                # never imported from a roster file, never logged out by the hub sync
+                f"--reserved-users={','.join(sorted(s.admin_users))}",
             ],
             "oauth_no_confirm": True,
             # the records pages ask the hub for exactly these; a user's token gets the ones
