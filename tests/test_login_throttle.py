@@ -264,3 +264,15 @@ def test_the_login_page_shows_the_throttle_message() -> None:
         login_error="Invalid username or password", authenticator_login_url="/hub/login"
     )
     assert "Fel användarnamn eller lösenord." in wrong and "Invalid" not in wrong
+
+
+def test_a_wrong_password_with_swedish_letters_is_just_wrong() -> None:
+    c = Config()
+    apply(c, HubSettings(project_root=Path("/srv/o"), data_dir=Path("/var/lib/o")))
+    auth = ThrottledSharedPasswordAuthenticator(config=c)
+    assert (
+        asyncio.run(auth.authenticate(None, {"username": "anna", "password": "fel-lösenord"}))
+        is None
+    )
+    right = {"username": "anna", "password": "omsorg-demo-2026"}
+    assert asyncio.run(auth.authenticate(None, right))["name"] == "anna"

@@ -230,6 +230,15 @@ class LoginThrottle(Authenticator):  # type: ignore[misc]
 class ThrottledSharedPasswordAuthenticator(LoginThrottle, SharedPasswordAuthenticator):  # type: ignore[misc]
     """The demo login (one shared password) with login throttling."""
 
+    async def authenticate(self, handler: Any, data: dict[str, str]) -> Any:
+        # JupyterHub compares with secrets.compare_digest, which raises on text that is not
+        # ASCII: a wrong password with å, ä or ö gave a server error instead of "wrong
+        # password". Such a password cannot match an ASCII one, and a non-ASCII shared
+        # password would fail that comparison for everyone.
+        if not str(data.get("password", "")).isascii():
+            return None
+        return await super().authenticate(handler, data)
+
 
 def __getattr__(name: str) -> Any:
     # the LDAP authenticator is an optional extra: its throttled class is made on demand
