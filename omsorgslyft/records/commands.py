@@ -186,10 +186,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     def db(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--db-url", help="registrets databas (standard: var/records.db)")
+        p.add_argument("--db-url", help="registrets databas (standard: var/records/records.db)")
         p.add_argument("--submissions-url", help="inlämningsloggen (standard: grading/)")
         p.add_argument("--gradebook-url", help="nbgraders gradebook (standard: grading/)")
-        p.add_argument("--answers-url", help="svarsdatabasen (standard: var/learn.db)")
+        p.add_argument("--answers-url", help="svarsdatabasen (standard: var/learn/learn.db)")
         p.add_argument(
             "--gallringstid",
             type=int,
