@@ -1,0 +1,172 @@
+"""End to end on the real platform: a learner's page socket with crafted widget messages.
+
+What the attacker can see is everything that comes back on the page's websocket; what they
+can change is the learner's saved answers. A disabled "Upp" stays dead even after the page
+"enables" it, and a failing widget message brings back a short Swedish message and no
+traceback, while the traceback is in the service log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from platform_fixture import ROOT, Platform
+
+from omsorgslyft.authoring import load_module
+from omsorgslyft.learn.store import AnswerStore, PageSession
+from omsorgslyft.runtime.safety import MESSAGE
+
+pytestmark = pytest.mark.slow
+EXAMPLE = load_module(ROOT / "docs" / "exempelmodul")
+LEARNER = "cecilia"
+
+
+def _kernel_id(client: httpx.Client) -> str:
+    page = client.get("/services/learn/modul/exempelmodul")
+    assert page.status_code == 200, page.text[:300]
+    found = re.search(
+        r'id="jupyter-config-data" type="application/json">(.*?)</script>', page.text, re.S
+    )
+    assert found
+    return str(json.loads(found.group(1))["kernelId"])
+
+
+def _msg(msg_type: str, content: dict[str, Any], metadata: dict[str, Any] | None = None) -> str:
+    header = {
+        "msg_id": uuid.uuid4().hex,
+        "msg_type": msg_type,
+        "username": LEARNER,
+        "session": "angripare",
+        "version": "5.3",
+        "date": "",
+    }
+    return json.dumps(
+        {
+            "header": header,
+            "parent_header": {},
+            "metadata": metadata or {},
+            "content": content,
+            "channel": "shell",
+            "buffers": [],
+        }
+    )
+
+
+def _saved(platform: Platform) -> dict[str, dict[str, object]]:
+    store = AnswerStore(f"sqlite:///{platform.learn_db}")
+    return store.load(PageSession(LEARNER, "exempelmodul", EXAMPLE.version))
+
+
+class Page:
+    """The page's websocket, spoken to as an attacker would."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.seen: list[dict[str, Any]] = []
+
+    async def send(
+        self, msg_type: str, content: dict[str, Any], metadata: dict[str, Any] | None = None
+    ) -> None:
+        await self.ws.send(_msg(msg_type, content, metadata))
+
+    async def listen(self, quiet: float = 2.0) -> list[dict[str, Any]]:
+        """Everything the kernel sends until it is silent for ``quiet`` seconds."""
+        got: list[dict[str, Any]] = []
+        try:
+            while True:
+                got.append(json.loads(await asyncio.wait_for(self.ws.recv(), quiet)))
+        except TimeoutError:
+            pass
+        self.seen.extend(got)
+        return got
+
+    async def states(self) -> dict[str, dict[str, Any]]:
+        """Every widget's state, asked for as the page's widget manager does."""
+        control = uuid.uuid4().hex
+        await self.send(
+            "comm_open",
+            {"comm_id": control, "target_name": "jupyter.widget.control", "data": {}},
+            {"version": "1.0.0"},  # ipywidgets' control protocol
+        )
+        await self.send("comm_msg", {"comm_id": control, "data": {"method": "request_states"}})
+        for msg in await self.listen():
+            data = msg["content"].get("data") or {}
+            if msg["msg_type"] == "comm_msg" and data.get("method") == "update_states":
+                return dict(data["states"])
+        raise AssertionError(f"no widget states in {[m['msg_type'] for m in self.seen]}")
+
+    async def comm(self, comm_id: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+        await self.send("comm_msg", {"comm_id": comm_id, "data": data})
+        return await self.listen()
+
+
+def _refs(state: dict[str, Any]) -> list[str]:
+    return [c.removeprefix("IPY_MODEL_") for c in state.get("state", {}).get("children", [])]
+
+
+def _graded_card(states: dict[str, dict[str, Any]], label: str) -> str:
+    """The model id of the graded question card whose heading says ``label``."""
+    for model_id, state in states.items():
+        children = _refs(state)
+        if not children or children[0] not in states:
+            continue
+        head = states[children[0]]["state"].get("value", "")
+        if isinstance(head, str) and f"Fråga · {label}" in head:
+            return model_id
+    raise AssertionError(label)
+
+
+def test_crafted_widget_messages_on_the_page_socket(platform: Platform) -> None:
+    client = platform.login(LEARNER)
+    kernel_id = _kernel_id(client)
+    url = platform.url.replace("http", "ws") + f"/services/learn/api/kernels/{kernel_id}/channels"
+    cookie = "; ".join(f"{c.name}={c.value}" for c in client.cookies.jar)
+    before = _saved(platform)
+    assert "k-ordning" not in before["svar"]
+
+    async def attack() -> tuple[Page, list[dict[str, Any]], list[dict[str, Any]]]:
+        async with websockets.connect(url, additional_headers={"Cookie": cookie}) as ws:
+            page = Page(ws)
+            states = await page.states()
+            ordering = _graded_card(states, "Sätt i rätt ordning")
+            rows = _refs(states[_refs(states[ordering])[1]])
+            first_up = _refs(states[rows[0]])[0]
+            assert states[first_up]["state"]["description"] == "Upp"
+            assert states[first_up]["state"]["disabled"] is True
+            click = {"method": "custom", "content": {"event": "click"}}
+            await page.comm(first_up, click)  # before: moved the last step first, saved
+            await page.comm(first_up, {"method": "update", "state": {"disabled": False}})
+            await page.comm(first_up, click)
+            dead = list(page.seen)
+            choice = _graded_card(states, "Välj ett svar")
+            radios = _refs(states[choice])[1]
+            failed = await page.comm(radios, {"method": "update", "state": {"index": 99}})
+            return page, dead, failed
+
+    page, dead, failed = asyncio.run(attack())
+    # nothing moved: no update of the rows, nothing saved
+    assert not any(
+        m["msg_type"] == "comm_msg" and "children" in (m["content"]["data"].get("state") or {})
+        for m in dead
+    )
+    assert _saved(platform) == before
+    # the learner is told, in Swedish; the page gets no traceback of any kind
+    assert MESSAGE in json.dumps([m["content"] for m in failed], ensure_ascii=False)
+    for msg in page.seen:
+        assert msg["msg_type"] not in ("error", "stream"), msg
+        text = json.dumps(msg["content"])
+        assert "Traceback" not in text and "TraitError" not in text, msg
+    # the service log has it
+    deadline = time.monotonic() + 20
+    while "TraitError: Invalid selection" not in Path(platform.log).read_text(errors="replace"):
+        assert time.monotonic() < deadline, "the traceback is not in the service log"
+        time.sleep(0.5)
