@@ -10,8 +10,6 @@ from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
 from traitlets.config import Config
 
 from omsorgslyft.hub.gate import RosterGate
-from omsorgslyft.hub.throttle import ThrottledSharedPasswordAuthenticator
-from omsorgslyft.hub.users import SystemUsers
 from omsorgslyft.hub.settings import (
     HR_SCOPE,
     OWN_RECORDS_SCOPE,
@@ -22,6 +20,8 @@ from omsorgslyft.hub.settings import (
     LdapSettings,
     apply,
 )
+from omsorgslyft.hub.throttle import ThrottledSharedPasswordAuthenticator
+from omsorgslyft.hub.users import SystemUsers
 
 
 def configured(**kwargs: object) -> Config:
