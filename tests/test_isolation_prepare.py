@@ -22,6 +22,8 @@ root_only = pytest.mark.skipif(os.geteuid() != 0, reason="makes system users: ne
 @pytest.fixture
 def project() -> Iterator[Path]:
     """A project in a folder other users may pass (pytest's own tmp is private)."""
+    umask = os.umask(0o022)  # prepare sets the hub process's umask: give this one's back
+    os.umask(umask)
     home = Path(tempfile.mkdtemp(prefix="omsorgslyft-prepare-"))
     home.chmod(0o711)
     (home / "grading" / "source" / "m").mkdir(parents=True)
@@ -39,6 +41,7 @@ def project() -> Iterator[Path]:
 
     shutil.rmtree(HubSettings(home, home / "var").layout.run_dir, ignore_errors=True)
     shutil.rmtree(home, ignore_errors=True)
+    os.umask(umask)
 
 
 def owner_and_mode(path: Path) -> tuple[str, int]:
