@@ -3,6 +3,12 @@
 Keyed by learner, module and module version, so a reload, a culled kernel or another
 device continues where the learner left off. Private reflections live in their own table
 that nothing outside the learner's own page reads.
+
+Page sessions are the capability a module page's kernel holds. A session lasts a fixed
+time from when the page was opened (``session_lifetime``), and ends early when its kernel
+stops (``end_session``). Spent and expired sessions are removed (``prune``), except each
+learner's first one per module version: the records layer reads its ``created_at`` (when
+a learner first opened the module), so that row is kept with its token hash destroyed.
 """
 
 from __future__ import annotations
@@ -11,8 +17,8 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 from sqlalchemy import (
     Boolean,
@@ -25,9 +31,17 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     delete,
+    exists,
+    func,
+    literal,
+    or_,
     select,
+    true,
+    update,
 )
+from sqlalchemy.engine import Connection
 
 from omsorgslyft.db import make_engine, upsert
 
@@ -89,6 +103,15 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+#: a spent session's token hash starts with this (a SHA-256 hex digest never does)
+SPENT = "-"
+
+
+def _aware(when: datetime) -> datetime:
+    """SQLite gives back naive datetimes: ours are always UTC."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class PageSession:
     learner: str
@@ -96,17 +119,29 @@ class PageSession:
     version: int
 
 
-class AnswerStore:
-    """Answers, reflections, page sessions and results for the learn service."""
+SessionState = Literal["valid", "expired", "unknown"]
 
-    def __init__(self, url: str, engine: Engine | None = None) -> None:
+
+class AnswerStore:
+    """Answers, reflections, page sessions and results for the learn service.
+
+    ``session_lifetime``: how long a page session's token is valid after the page was
+    opened (None: until its kernel ends it).
+    """
+
+    def __init__(
+        self, url: str, engine: Engine | None = None, session_lifetime: timedelta | None = None
+    ) -> None:
         self.engine = engine or make_engine(url)
+        self.session_lifetime = session_lifetime
         metadata.create_all(self.engine)
 
     # page sessions: a capability for one learner's kernel, for one module version
     def open_session(self, learner: str, module: str, version: int) -> str:
+        """A new token for a page's kernel (the learner's spent and expired ones go)."""
         token = secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
+            self._prune(conn, learner)
             conn.execute(
                 page_session.insert().values(
                     token_hash=_hash(token),
@@ -119,11 +154,60 @@ class AnswerStore:
         return token
 
     def session(self, token: str) -> PageSession | None:
+        """The session of a valid token (None if unknown, spent or expired)."""
+        state, found = self.check_session(token)
+        return found if state == "valid" else None
+
+    def check_session(self, token: str) -> tuple[SessionState, PageSession | None]:
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(page_session).where(page_session.c.token_hash == _hash(token))
             ).first()
-        return PageSession(row.learner, row.module, row.version) if row else None
+        if row is None:
+            return "unknown", None
+        if (
+            self.session_lifetime is not None
+            and _aware(row.created_at) + self.session_lifetime <= _now()
+        ):
+            return "expired", None
+        return "valid", PageSession(row.learner, row.module, row.version)
+
+    def end_session(self, token: str) -> None:
+        """The token's kernel has stopped: the token opens nothing any more."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(page_session)
+                .where(page_session.c.token_hash == _hash(token))
+                .values(token_hash=literal(SPENT) + func.substr(page_session.c.token_hash, 2))
+            )
+
+    def prune(self) -> None:
+        """Remove every learner's spent and expired sessions (see the module docstring)."""
+        with self.engine.begin() as conn:
+            self._prune(conn)
+
+    def _prune(self, conn: Connection, learner: str | None = None) -> None:
+        p, other = page_session, page_session.alias("other")
+        dead = p.c.token_hash.startswith(SPENT)
+        if self.session_lifetime is not None:
+            dead = or_(dead, p.c.created_at <= _now() - self.session_lifetime)
+        mine = p.c.learner == learner if learner is not None else true()
+        earlier = exists().where(
+            other.c.learner == p.c.learner,
+            other.c.module == p.c.module,
+            other.c.version == p.c.version,
+            or_(
+                other.c.created_at < p.c.created_at,
+                and_(other.c.created_at == p.c.created_at, other.c.token_hash < p.c.token_hash),
+            ),
+        )
+        conn.execute(delete(p).where(mine, dead, earlier))
+        # the first session of each (learner, module, version) stays, as spent
+        conn.execute(
+            update(p)
+            .where(mine, dead, ~p.c.token_hash.startswith(SPENT))
+            .values(token_hash=literal(SPENT) + func.substr(p.c.token_hash, 2))
+        )
 
     # answers
     def load(self, s: PageSession) -> dict[str, dict[str, Any]]:
