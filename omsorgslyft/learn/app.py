@@ -8,38 +8,59 @@ to kernels, so a learner cannot execute code. On top of Voilà this adds:
 * an authorizer that lets a user reach only kernels started for them;
 * a prelaunch hook that gives each page's kernel a capability token for its learner,
   module and version, so the kernel can load and save answers through this service;
-* Mina utbildningar, the answer API for kernels, submission to grading, certificates.
+* Mina utbildningar, the answer API for kernels, submission to grading, certificates;
+* limits (``omsorgslyft.learn.kernels``): kernels get a minimal environment, talk over
+  unix sockets in a private runtime dir, at most a few per learner; small request bodies
+  and websocket messages; page tokens that expire; a Content-Security-Policy
+  (``omsorgslyft.learn.security``).
 
 Run by the hub as a managed service: ``python -m omsorgslyft.learn``.
 """
 
 from __future__ import annotations
 
-import contextvars
+import ctypes
 import os
 import sys
+import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import tornado.web
+from jupyter_core.paths import jupyter_runtime_dir
 from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.utils import url_path_join
 from jupyterhub.singleuser.extension import JupyterHubIdentityProvider
 from tornado import web
-from traitlets import Float, Integer, Unicode, default
+from tornado.ioloop import PeriodicCallback
+from traitlets import CaselessStrEnum, Float, Integer, Unicode, default
 from voila.app import Voila
 from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
+from voila.tornado.handler import TornadoVoilaHandler
+from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 from voila.tornado.treehandler import TornadoVoilaTreeHandler
 
+from omsorgslyft.learn import handlers as h
 from omsorgslyft.learn.catalog import Catalog
 from omsorgslyft.learn.grading_client import GradingClient, ServiceClient
+from omsorgslyft.learn.kernels import (
+    STARTING,
+    LearnerKernels,
+    RuntimeDirError,
+    Starting,
+    check_runtime_dir,
+    check_socket_room,
+    learner_kernel_manager,
+)
+from omsorgslyft.learn.security import BASE_POLICY
 from omsorgslyft.learn.store import AnswerStore
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-#: the learner a kernel is being started for (set in the prelaunch hook, read when the
-#: kernel manager starts the kernel, within the same request's task)
-_starting_for: contextvars.ContextVar[str] = contextvars.ContextVar("starting_for")
-KERNEL_OWNERS: dict[str, str] = {}
+#: how often every learner's spent and expired page sessions are removed (each
+#: learner's own also go whenever they open a page)
+PRUNE_SECONDS = 15 * 60
 
 
 def _kernel_id(handler: web.RequestHandler) -> str | None:
@@ -47,6 +68,11 @@ def _kernel_id(handler: web.RequestHandler) -> str | None:
     if kernel_id is None and handler.path_args:
         kernel_id = handler.path_args[0]
     return kernel_id
+
+
+def _owner(handler: web.RequestHandler, kernel_id: str) -> str | None:
+    manager = handler.settings.get("kernel_manager")
+    return manager.owners.owner(kernel_id) if isinstance(manager, LearnerKernels) else None
 
 
 class OwnKernelsAuthorizer(Authorizer):
@@ -61,34 +87,37 @@ class OwnKernelsAuthorizer(Authorizer):
         return (
             kernel_id is not None
             and user is not None
-            and KERNEL_OWNERS.get(kernel_id) == user.username
+            and _owner(handler, kernel_id) == user.username
         )
 
 
 class OwnKernelShutdownHandler(VoilaShutdownKernelHandler):  # type: ignore[misc]
     async def post(self, kernel_id: str) -> None:
         user = self.current_user
-        if user is None or KERNEL_OWNERS.get(kernel_id) != user.username:
+        if user is None or _owner(self, kernel_id) != user.username:
             raise web.HTTPError(403)
         await super().post(kernel_id)
 
 
-def _track_owner(manager_class: type) -> type:
-    """Wrap Voilà's kernel manager so every kernel is recorded with its learner."""
+class _WebApp(tornado.web.Application):
+    """Tornado's application, its HTTP server refusing bodies over ``max_body_size``
+    (a setting) before they are read."""
 
-    class OwnerTrackingKernelManager(manager_class):  # type: ignore[misc]
-        async def start_kernel(self, *args: Any, **kwargs: Any) -> str:
-            kernel_id: str = await super().start_kernel(*args, **kwargs)
-            learner = _starting_for.get(None)
-            if learner:
-                KERNEL_OWNERS[kernel_id] = learner
-            return kernel_id
+    def listen(self, port: int, address: str | None = None, **kwargs: Any) -> Any:
+        kwargs.setdefault("max_body_size", self.settings["max_body_size"])
+        return super().listen(port, address or "", **kwargs)
 
-        async def shutdown_kernel(self, kernel_id: str, *args: Any, **kwargs: Any) -> None:
-            await super().shutdown_kernel(kernel_id, *args, **kwargs)
-            KERNEL_OWNERS.pop(kernel_id, None)
 
-    return OwnerTrackingKernelManager
+def _not_dumpable() -> None:
+    """Kernels run as this service's user: keep them from reading its memory and its
+    environment (/proc/<pid>/environ holds the hub token) through /proc or ptrace."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+    except (OSError, AttributeError):
+        pass
 
 
 def _raise_open_file_limits() -> None:
@@ -130,6 +159,41 @@ class LearnApp(Voila):  # type: ignore[misc]
     kernel_cull_interval = Integer(60, help="Seconds between checks for idle kernels.").tag(
         config=True
     )
+    open_page_idle_minutes = Float(
+        30.0,
+        help="Cull the kernel of a module page that is still open in a browser after this "
+        "many idle minutes (the learner reloads the page to go on; every answer is saved). "
+        "0: never cull a kernel whose page is open.",
+    ).tag(config=True)
+    max_kernels_per_learner = Integer(
+        3,
+        help="At most this many module page kernels per learner: opening one more page stops "
+        "the learner's oldest first. 0: no limit.",
+    ).tag(config=True)
+    runtime_dir = Unicode(
+        help="Folder for kernels' connection files and IPC sockets (default: Jupyter's "
+        "runtime dir, JUPYTER_RUNTIME_DIR). Created with mode 0700 if missing; refused if "
+        "group or others may use it."
+    ).tag(config=True)
+    max_body_size = Integer(
+        1024 * 1024,
+        help="Largest request body the service accepts, in bytes (larger ones are refused "
+        "before they are read). The page API accepts at most 64 KiB.",
+    ).tag(config=True)
+    websocket_max_message_size = Integer(
+        256 * 1024,
+        help="Largest message a browser may send on a kernel's websocket, in bytes (a larger "
+        "one closes the connection; the kernel is not affected).",
+    ).tag(config=True)
+    page_session_hours = Float(
+        12.0,
+        help="A module page's token (its kernel's access to the learner's answers) is valid "
+        "this many hours after the page was opened; then the page must be reloaded. 0: until "
+        "the page's kernel stops.",
+    ).tag(config=True)
+    cookie_samesite = CaselessStrEnum(
+        ["Lax", "Strict"], "Lax", help="SameSite attribute of the service's cookies."
+    ).tag(config=True)
     submit_timeout = Integer(30, help="Seconds to wait for the grading service.").tag(config=True)
 
     @property
@@ -140,7 +204,12 @@ class LearnApp(Voila):  # type: ignore[misc]
     def _internal_url(self) -> str:
         return f"http://127.0.0.1:{self.port}{self.base_url}"
 
+    @default("runtime_dir")
+    def _runtime_dir(self) -> str:
+        return str(jupyter_runtime_dir())
+
     def initialize(self, argv: list[str] | None = None) -> None:
+        _not_dumpable()
         _raise_open_file_limits()
         self.config.VoilaConfiguration.template = "lab"
         self.config.VoilaConfiguration.show_tracebacks = False
@@ -168,7 +237,7 @@ class LearnApp(Voila):  # type: ignore[misc]
         self.root_dir = str(Path(self.release_dir).resolve())
         self.notebook_path = ""
         self.voila_configuration.prelaunch_hook = self.prelaunch_hook
-        self.voila_configuration.multi_kernel_manager_class = _track_owner(
+        self.voila_configuration.multi_kernel_manager_class = learner_kernel_manager(
             self.voila_configuration.multi_kernel_manager_class
         )
         idle = max(1, int(self.kernel_idle_minutes * 60))
@@ -176,8 +245,21 @@ class LearnApp(Voila):  # type: ignore[misc]
         self.config.AsyncMappingKernelManager.cull_interval = self.kernel_cull_interval
         self.config.MappingKernelManager.cull_idle_timeout = idle
         self.config.AsyncMappingKernelManager.cull_idle_timeout = idle
-        self.config.AsyncMappingKernelManager.cull_connected = False
-        self.store = AnswerStore(self.store_url)
+        # LearnerKernels.cull_kernel_if_idle keeps open pages' kernels open_page_idle_minutes
+        self.config.MappingKernelManager.cull_connected = True
+        self.config.AsyncMappingKernelManager.cull_connected = True
+        # kernels' channels are unix sockets next to their connection files
+        self.config.KernelManager.transport = "ipc"
+        try:
+            self.connection_dir_root = str(check_runtime_dir(self.runtime_dir))
+        except (RuntimeDirError, OSError) as exc:
+            self.log.critical("Cannot use the runtime dir: %s", exc)
+            self.exit(1)
+        lifetime = self.page_session_hours
+        self.store = AnswerStore(
+            self.store_url,
+            session_lifetime=timedelta(hours=lifetime) if lifetime > 0 else None,
+        )
         self.catalog = Catalog(
             Path(self.release_dir), Path(self.courses_dir) if self.courses_dir else None
         )
@@ -212,21 +294,50 @@ class LearnApp(Voila):  # type: ignore[misc]
         token = self.store.open_session(user.username, module_id, int(version))
         start = notebook.cells[0]
         start.source += f"\nol.connect({self.internal_url!r}, {token!r}, {self.base_url!r})"
-        _starting_for.set(user.username)
+        # the template puts it on every inline script (ModulePageHandler's policy)
+        meta["csp_nonce"] = getattr(req_handler, "csp_nonce", "")
+        STARTING.set(Starting(user.username, token))
 
     def init_settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = super().init_settings()
-        settings["omsorgslyft"] = self
+        service: h.LearnService = self
+        settings["omsorgslyft"] = service
+        # nothing to run, frame or load unless a handler says so (the pages do)
+        settings["headers"] = {"Content-Security-Policy": BASE_POLICY}
+        settings["websocket_max_message_size"] = self.websocket_max_message_size
+        settings["xsrf_cookie_kwargs"] = {"samesite": self.cookie_samesite}
+        hub_auth = self.identity_provider.hub_auth
+        hub_auth.cookie_options = {**hub_auth.cookie_options, "samesite": self.cookie_samesite}
+        manager = self.kernel_manager
+        manager.max_per_learner = self.max_kernels_per_learner
+        manager.open_page_idle_seconds = self.open_page_idle_minutes * 60
+        manager.on_session_end = self.store.end_session
         # every kernel's channels share this context: its default cap of 1023 sockets
         # would stop the service at about 200 open module pages
         import zmq
 
-        self.kernel_manager.context.set(zmq.MAX_SOCKETS, 65536)
+        manager.context.set(zmq.MAX_SOCKETS, 65536)
         return settings
 
-    def init_handlers(self) -> list[Any]:
-        from omsorgslyft.learn import handlers as h
+    def start(self) -> None:
+        """Voilà's ``start``, with our HTTP server options and the page sessions' pruning."""
+        self.connection_dir = tempfile.mkdtemp(prefix="voila_", dir=self.connection_dir_root)
+        try:
+            check_socket_room(self.connection_dir)
+        except RuntimeDirError as exc:
+            os.rmdir(self.connection_dir)
+            self.log.critical("%s", exc)
+            self.exit(1)
+        self.log.info("Storing connection files and kernel sockets in %s.", self.connection_dir)
+        settings = self.init_settings()
+        self.app = _WebApp(**settings, max_body_size=self.max_body_size)
+        self.app.settings.update(self.tornado_settings)
+        self.app.add_handlers(".*$", self.init_handlers())
+        self.store.prune()
+        PeriodicCallback(self.store.prune, PRUNE_SECONDS * 1000).start()
+        self.listen()
 
+    def init_handlers(self) -> list[Any]:
         base = self.base_url
         voila_handlers = []
         for spec in super().init_handlers():
@@ -235,6 +346,10 @@ class LearnApp(Voila):  # type: ignore[misc]
                 continue  # no directory listing or contents API for learners
             if handler is VoilaShutdownKernelHandler:
                 spec = (pattern, OwnKernelShutdownHandler, *spec[2:])
+            if handler is TornadoVoilaHandler:
+                spec = (pattern, h.ModulePageHandler, *spec[2:])
+            if handler is VoilaKernelWebsocketHandler:
+                spec = (pattern, h.PageSocketHandler, *spec[2:])
             if pattern in ("/logout", "/oauth_callback"):
                 spec = (url_path_join(base, pattern), *spec[1:])
             voila_handlers.append(spec)

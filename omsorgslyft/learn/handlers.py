@@ -1,28 +1,55 @@
-"""HTTP handlers of the learn service: pages for people, a small API for page kernels."""
+"""HTTP handlers of the learn service: pages for people, a small API for page kernels.
+
+The handlers know the service only through :class:`LearnService` (in the application's
+settings as ``omsorgslyft``), not the application class.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from functools import cached_property
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
+from voila.tornado.handler import TornadoVoilaHandler
+from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
 from omsorgslyft.answers import KINDS, InvalidAnswer, validate_answer
 from omsorgslyft.dates import add_months
+from omsorgslyft.learn.catalog import Catalog
 from omsorgslyft.learn.certificate import certificate_pdf
-from omsorgslyft.learn.grading_client import GradingError
+from omsorgslyft.learn.grading_client import GradingClient, GradingError, ServiceClient
+from omsorgslyft.learn.kernels import LearnerKernels
 from omsorgslyft.learn.pages import home_page
-from omsorgslyft.learn.store import PageSession
+from omsorgslyft.learn.security import BASE_POLICY, HOME_POLICY, NO_STORE, page_policy
+from omsorgslyft.learn.store import AnswerStore, PageSession
 
-if TYPE_CHECKING:
-    from omsorgslyft.learn.app import LearnApp
-
+#: the largest body the page API reads (an answer; reflections are the longest)
 MAX_API_BODY = 64 * 1024
+
+EXPIRED = (
+    "Sidan har varit öppen för länge. Ladda om sidan för att fortsätta – dina svar är sparade."
+)
+
+
+class LearnService(Protocol):
+    """What the handlers use of the learn service."""
+
+    store: AnswerStore
+    catalog: Catalog
+    grading: GradingClient
+    records: ServiceClient | None
+    #: modules whose pass is due for renewal, per learner (from the records service)
+    renewals: dict[str, set[str]]
+
+    @property
+    def hub_home_url(self) -> str: ...
 
 
 def latest_pass(results: list[dict[str, Any]], version: int) -> dict[str, Any] | None:
@@ -33,7 +60,7 @@ def latest_pass(results: list[dict[str, Any]], version: int) -> dict[str, Any] |
 RENEW = frozenset({"förfaller inom 60 dagar", "förfallen"})
 
 
-async def own_records(app: LearnApp, learner: str) -> dict[str, Any] | None:
+async def own_records(app: LearnService, learner: str) -> dict[str, Any] | None:
     """The learner's competence records from the records service (None if unavailable)."""
     if app.records is None:
         return None
@@ -45,7 +72,7 @@ async def own_records(app: LearnApp, learner: str) -> dict[str, Any] | None:
 
 
 def module_status(
-    app: LearnApp, learner: str, records: dict[str, Any] | None = None
+    app: LearnService, learner: str, records: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
     """Each module with the learner's status; with records, the required ones first, with
     due dates and validity as HR sees them."""
@@ -68,7 +95,7 @@ def module_status(
     return rows
 
 
-def _local_status(app: LearnApp, learner: str) -> list[dict[str, Any]]:
+def _local_status(app: LearnService, learner: str) -> list[dict[str, Any]]:
     started = app.store.started_modules(learner)
     rows = []
     for info in app.catalog.for_learner(learner):
@@ -98,24 +125,55 @@ def _local_status(app: LearnApp, learner: str) -> list[dict[str, Any]]:
 
 
 class LearnHandler(JupyterHandler):
+    """Our pages for people: personal (never stored by a cache), nothing to run or frame."""
+
     @property
-    def app(self) -> LearnApp:
+    def app(self) -> LearnService:
         return self.settings["omsorgslyft"]  # type: ignore[no-any-return]
+
+    @property
+    def content_security_policy(self) -> str:
+        return BASE_POLICY
 
     def set_default_headers(self) -> None:
         super().set_default_headers()
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "same-origin")
+        self.set_header("Cache-Control", NO_STORE)
 
 
 class HomeHandler(LearnHandler):
+    @property
+    def content_security_policy(self) -> str:
+        return HOME_POLICY
+
     @web.authenticated
     async def get(self) -> None:
         user = self.current_user
         rows = module_status(self.app, user.username, await own_records(self.app, user.username))
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.set_header("Cache-Control", "no-store")
         self.finish(home_page(user.username, rows, self.base_url, self.app.hub_home_url))
+
+
+class ModulePageHandler(TornadoVoilaHandler):  # type: ignore[misc]
+    """Voilà's page for a module, with a policy that lets only its own scripts run.
+
+    Every inline script of the template carries the request's nonce (the prelaunch hook
+    hands it to the template in the notebook's metadata).
+    """
+
+    @cached_property
+    def csp_nonce(self) -> str:
+        return secrets.token_urlsafe(18)
+
+    @property
+    def content_security_policy(self) -> str:
+        return page_policy(self.csp_nonce)
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        self.set_header("Referrer-Policy", "same-origin")
+        self.set_header("Cache-Control", NO_STORE)
 
 
 class ModuleRedirectHandler(LearnHandler):
@@ -125,6 +183,27 @@ class ModuleRedirectHandler(LearnHandler):
         if info is None:
             raise web.HTTPError(404)
         self.redirect(url_path_join(self.base_url, "voila/render", info.notebook))
+
+
+class PageSocketHandler(VoilaKernelWebsocketHandler):  # type: ignore[misc]
+    """A page's kernel websocket, closed when the kernel stops (culled, or stopped for a
+    newer page): the page then says it is no longer connected (the template's script)."""
+
+    _unwatch: Any = None
+
+    async def open(self, kernel_id: str) -> None:
+        await super().open(kernel_id)
+        manager = self.kernel_manager
+        if isinstance(manager, LearnerKernels):
+            self._unwatch = manager.when_gone(kernel_id, self._kernel_gone)
+
+    def _kernel_gone(self) -> None:
+        self.close(1001, "Kernel stopped")
+
+    def on_close(self) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
+        super().on_close()
 
 
 class MyTrainingHandler(LearnHandler):
@@ -157,43 +236,71 @@ class CertificateHandler(LearnHandler):
         )
         self.set_header("Content-Type", "application/pdf")
         self.set_header("Content-Disposition", f'attachment; filename="intyg-{module_id}.pdf"')
-        self.set_header("Cache-Control", "no-store")
         self.finish(pdf)
 
 
+@web.stream_request_body
 class PageApiHandler(web.RequestHandler):
-    """Called by a module page's kernel with its capability token (never by a browser)."""
+    """Called by a module page's kernel with its capability token (never by a browser).
+
+    The token and the declared length are checked when the headers have arrived
+    (``prepare``), before any of the body is read: a request without a valid token, or
+    longer than ``MAX_API_BODY``, is answered and the connection closed unread.
+    """
+
+    session: PageSession | None = None
 
     def check_xsrf_cookie(self) -> None:  # token-authenticated, no cookies involved
         return
 
     @property
-    def app(self) -> LearnApp:
+    def app(self) -> LearnService:
         return self.settings["omsorgslyft"]  # type: ignore[no-any-return]
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Security-Policy", BASE_POLICY)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Cache-Control", NO_STORE)
 
     def reply(self, status: int, data: Any) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(data, ensure_ascii=False))
 
-    def _session(self) -> PageSession | None:
+    def prepare(self) -> None:
+        self._body = bytearray()
         header = self.request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return None
-        return self.app.store.session(token.strip())
-
-    async def post(self, action: str) -> None:
-        session = self._session()
+        state, session = (
+            self.app.store.check_session(token.strip())
+            if scheme.lower() == "bearer" and token.strip()
+            else ("unknown", None)
+        )
         if session is None:
-            self.reply(401, {"error": "Ogiltig eller saknad sidnyckel."})
+            message = EXPIRED if state == "expired" else "Ogiltig eller saknad sidnyckel."
+            self.reply(401, {"error": message})
             return
-        if len(self.request.body) > MAX_API_BODY:
+        length = self.request.headers.get("Content-Length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_API_BODY):
             self.reply(413, {"error": "För stort svar."})
             return
+        # a body without a length (chunked) is cut off by the server at the same size
+        set_max = getattr(self.request.connection, "set_max_body_size", None)
+        if set_max is not None:
+            set_max(MAX_API_BODY)
+        self.session = session
+
+    def data_received(self, chunk: bytes) -> None:
+        if len(self._body) + len(chunk) > MAX_API_BODY:
+            raise web.HTTPError(413)
+        self._body += chunk
+
+    async def post(self, action: str) -> None:
+        session = self.session
+        if session is None:  # prepare has answered
+            return
         try:
-            body = json.loads(self.request.body or b"{}")
+            body = json.loads(bytes(self._body) or b"{}")
         except ValueError:
             self.reply(400, {"error": "Svaret går inte att läsa."})
             return

@@ -1,0 +1,275 @@
+"""Module pages' kernels: who owns each, what they inherit, how many a learner keeps.
+
+Voilà starts one kernel per module page, inside the learn service. The kernel manager
+here (Voilà's own class with :class:`LearnerKernels` mixed in) adds:
+
+* an owner for every kernel (the learner whose page started it) and the page session
+  token the kernel holds; the token is ended when the kernel stops, however it stops;
+* a minimal environment: Voilà passes the service's whole environment (with the hub's
+  API token, which may submit for anyone) to every kernel; a kernel gets only what it
+  needs to run (:func:`kernel_environment`);
+* at most ``max_per_learner`` kernels per learner: opening one more page shuts the oldest
+  down first. Starts are one at a time per learner, so many requests at once cannot start
+  more. Nothing acknowledged is lost: a page says "Sparat" only after the service stored
+  the change, and the store, not the kernel, holds every answer;
+* IPC transport next to the connection file (:func:`check_runtime_dir` makes sure the
+  folder is the service's alone), with socket names short enough for ``sun_path``;
+* culling of idle kernels whose page is still open, after ``open_page_idle_seconds``
+  (jupyter_server's ``cull_idle_timeout`` is for kernels without an open page);
+* ``when_gone``: the page's websocket is closed when its kernel stops (jupyter_server
+  leaves it open), so the page can tell the learner to reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import os
+import stat
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from jupyter_server._tz import utcnow
+from tornado import web
+from voila.utils import ENV_VARIABLE
+
+#: what a kernel keeps of the service's environment: where Python, Jupyter and IPython
+#: find their files, the locale and the temporary folder; nothing else (no JUPYTERHUB_*,
+#: no tokens, no database URLs)
+INHERITED = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TMPDIR",
+        "PYTHONPATH",
+        "PYTHONHOME",
+        "VIRTUAL_ENV",
+        "LD_LIBRARY_PATH",
+        "IPYTHONDIR",
+        "MPLCONFIGDIR",
+        "JUPYTER_CONFIG_DIR",
+        "JUPYTER_CONFIG_PATH",
+        "JUPYTER_DATA_DIR",
+        "JUPYTER_PATH",
+        "JUPYTER_RUNTIME_DIR",
+        "JUPYTER_PLATFORM_DIRS",
+        "JUPYTER_PREFER_ENV_PATH",
+        "JUPYTER_NO_CONFIG",
+        "XDG_CACHE_HOME",
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+        "XDG_RUNTIME_DIR",
+    }
+)
+INHERITED_PREFIXES = ("LC_",)
+#: what Voilà adds for the page's request (CGI-style names and VOILA_*)
+REQUEST = frozenset(v.value for v in ENV_VARIABLE)
+
+#: ``sun_path`` holds 108 bytes with the terminating NUL
+MAX_SOCKET_PATH = 107
+_KERNEL_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def kernel_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The part of ``env`` (Voilà's kernel env; default ``os.environ``) a kernel gets."""
+    source = os.environ if env is None else env
+    return {
+        k: v
+        for k, v in source.items()
+        if k in INHERITED or k in REQUEST or k.startswith(INHERITED_PREFIXES)
+    }
+
+
+class RuntimeDirError(RuntimeError):
+    """The runtime dir cannot hold kernels' connection files safely (the message says why)."""
+
+
+def check_runtime_dir(path: str | Path) -> Path:
+    """Create ``path`` (mode 0700) if missing; refuse it unless it is ours and closed to
+    group and others (connection files hold each kernel's signing key)."""
+    folder = Path(path)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = folder.stat()
+    if info.st_uid != os.geteuid():
+        raise RuntimeDirError(
+            f"{folder} belongs to uid {info.st_uid}, not to this service (uid {os.geteuid()}): "
+            "kernels' connection files and sockets need a folder of the service's own."
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise RuntimeDirError(
+            f"{folder} (mode {mode:04o}) is open to group or others, who could read kernels' "
+            f"connection files and reach their sockets: chmod 700 {folder}, or choose "
+            "another --LearnApp.runtime_dir."
+        )
+    return folder
+
+
+def socket_prefix(connection_dir: str, kernel_id: str) -> str:
+    """Where a kernel's IPC sockets go: ``<connection_dir>/<kernel id>-<n>``."""
+    return os.path.join(connection_dir, kernel_id)
+
+
+def check_socket_room(connection_dir: str) -> None:
+    """Unix socket paths are short: refuse a folder too deep for them."""
+    longest = os.fsencode(socket_prefix(connection_dir, _KERNEL_ID) + "-99")
+    if len(longest) > MAX_SOCKET_PATH:
+        raise RuntimeDirError(
+            f"{connection_dir} is too long for kernels' unix sockets ({len(longest)} bytes, "
+            f"at most {MAX_SOCKET_PATH}): choose a shorter --LearnApp.runtime_dir."
+        )
+
+
+@dataclass(frozen=True)
+class Starting:
+    """The page a kernel is being started for (set by the prelaunch hook)."""
+
+    learner: str
+    token: str
+
+
+#: set in the prelaunch hook, read when the kernel manager starts the page's kernel, in
+#: the same request's task
+STARTING: contextvars.ContextVar[Starting | None] = contextvars.ContextVar("starting", default=None)
+
+
+class KernelOwners:
+    """Each kernel's learner and page token; each learner's kernels, oldest first."""
+
+    def __init__(self) -> None:
+        self._kernels: dict[str, Starting] = {}  # insertion order is start order
+
+    def add(self, kernel_id: str, page: Starting) -> None:
+        self._kernels[kernel_id] = page
+
+    def remove(self, kernel_id: str) -> Starting | None:
+        return self._kernels.pop(kernel_id, None)
+
+    def owner(self, kernel_id: str) -> str | None:
+        page = self._kernels.get(kernel_id)
+        return page.learner if page else None
+
+    def kernels_of(self, learner: str) -> list[str]:
+        return [k for k, page in self._kernels.items() if page.learner == learner]
+
+
+class LearnerKernels:
+    """Mixed into Voilà's kernel manager class (see the module docstring)."""
+
+    #: set by the learn service after the manager is made
+    max_per_learner: int = 3
+    open_page_idle_seconds: float = 0.0
+    on_session_end: Callable[[str], None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.owners = KernelOwners()
+        self._watchers: dict[str, list[Callable[[], None]]] = {}
+        self._start_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    async def start_kernel(self, *args: Any, **kwargs: Any) -> str:
+        page = STARTING.get()
+        if page is None:  # every kernel belongs to a learner's page
+            raise web.HTTPError(403)
+        STARTING.set(None)
+        kwargs["env"] = kernel_environment(kwargs.get("env"))
+        lock = self._start_locks.get(page.learner)
+        if lock is None:
+            lock = self._start_locks[page.learner] = asyncio.Lock()
+        async with lock:
+            if self.max_per_learner > 0:
+                mine = self.owners.kernels_of(page.learner)
+                for old in mine[: max(0, len(mine) - self.max_per_learner + 1)]:
+                    await self._retire(old, page.learner)
+            kernel_id: str = kwargs.pop("kernel_id", None) or self.new_kernel_id()  # type: ignore[attr-defined]
+            self.owners.add(kernel_id, page)
+            try:
+                started: str = await super().start_kernel(*args, kernel_id=kernel_id, **kwargs)  # type: ignore[misc]
+            except BaseException:
+                self._forget(kernel_id)
+                raise
+            return started
+
+    async def _retire(self, kernel_id: str, learner: str) -> None:
+        log = self.log  # type: ignore[attr-defined]
+        if kernel_id not in self:  # type: ignore[operator]
+            self._forget(kernel_id)
+            return
+        log.info(
+            "Stopping kernel %s, the oldest of %s's module pages (at most %d open)",
+            kernel_id,
+            learner,
+            self.max_per_learner,
+        )
+        try:
+            await self.shutdown_kernel(kernel_id)  # type: ignore[attr-defined]
+        except (web.HTTPError, KeyError):  # stopped meanwhile (culled, died)
+            self._forget(kernel_id)
+
+    def pre_start_kernel(self, kernel_name: str | None, kwargs: Any) -> tuple[Any, str, str]:
+        km, name, kernel_id = super().pre_start_kernel(kernel_name, kwargs)  # type: ignore[misc]
+        if km.transport == "ipc":
+            # jupyter_client's default, <dir>/kernel-<id>-ipc-<n>, is too long for sun_path
+            # below a deep runtime dir
+            km.ip = socket_prefix(self.connection_dir, kernel_id)  # type: ignore[attr-defined]
+        return km, name, kernel_id
+
+    def remove_kernel(self, kernel_id: str) -> Any:
+        """Every way a kernel ends (shut down, culled, died) comes through here."""
+        km = super().remove_kernel(kernel_id)  # type: ignore[misc]
+        self._forget(kernel_id)
+        return km
+
+    def when_gone(self, kernel_id: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` when the kernel stops (now, if it has); returns an undo."""
+        if self.owners.owner(kernel_id) is None:
+            callback()
+            return lambda: None
+        self._watchers.setdefault(kernel_id, []).append(callback)
+
+        def undo() -> None:
+            watchers = self._watchers.get(kernel_id, [])
+            if callback in watchers:
+                watchers.remove(callback)
+
+        return undo
+
+    def _forget(self, kernel_id: str) -> None:
+        page = self.owners.remove(kernel_id)
+        log = self.log  # type: ignore[attr-defined]
+        if page is not None and self.on_session_end is not None:
+            try:
+                self.on_session_end(page.token)
+            except Exception:
+                log.exception("Could not end the page session of kernel %s", kernel_id)
+        for callback in self._watchers.pop(kernel_id, []):
+            try:
+                callback()
+            except Exception:
+                log.exception("Could not tell a page that kernel %s stopped", kernel_id)
+
+    async def cull_kernel_if_idle(self, kernel_id: str) -> None:
+        kernel = self._kernels.get(kernel_id)  # type: ignore[attr-defined]
+        connections = self._kernel_connections.get(kernel_id, 0)  # type: ignore[attr-defined]
+        if kernel is not None and connections and getattr(kernel, "execution_state", "") != "dead":
+            last = getattr(kernel, "last_activity", None)
+            limit = self.open_page_idle_seconds
+            if limit <= 0 or last is None or utcnow() - last <= timedelta(seconds=limit):
+                return  # the page is open and has not been idle long enough
+        await super().cull_kernel_if_idle(kernel_id)  # type: ignore[misc]
+
+
+def learner_kernel_manager(base: type) -> type:
+    """Voilà's kernel manager class with :class:`LearnerKernels` mixed in."""
+    return type("LearnerKernelManager", (LearnerKernels, base), {})
