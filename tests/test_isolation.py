@@ -25,7 +25,7 @@ import psutil
 import pytest
 import websockets
 from platform_fixture import TESTADMIN_TOKEN, Platform
-from test_learning_security import open_module
+from test_learning_security import _kernel_client, _run, open_module
 
 from omsorgslyft.hub.users import SystemUsers
 from omsorgslyft.paths import Layout
@@ -274,9 +274,20 @@ def test_each_service_runs_as_its_own_user(platform: Platform) -> None:
 
 
 def test_no_kernel_port_is_open_to_other_users(platform: Platform) -> None:
-    """IPC transport: a learner's kernel listens on no TCP port at all."""
+    """IPC transport: a learner's kernel listens on no TCP port for its channels. The one
+    TCP listener left is ipykernel's IOPub pipe for forked subprocesses, which drops every
+    message without the kernel's random 16-byte key."""
     _, kernel_id = open_module(platform.login("cecilia"))
     kernel = kernel_process(kernel_id)
-    tcp = [c for c in kernel.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN]
-    assert tcp == []
+    tcp = {c.laddr.port for c in kernel.net_connections(kind="tcp") if c.status == "LISTEN"}
     assert socket.AF_UNIX in {c.family for c in kernel.net_connections(kind="unix")}
+    kc = _kernel_client(platform, kernel_id)  # as root, through the connection file
+    try:
+        pipe = _run(
+            kc,
+            "from ipykernel.kernelapp import IPKernelApp\n"
+            "print(IPKernelApp.instance().iopub_thread._pipe_port)",
+        )
+    finally:
+        kc.stop_channels()
+    assert tcp <= {int(pipe)}
