@@ -12,6 +12,7 @@ import psutil
 import pytest
 from platform_fixture import CHROMIUM_ARGS, PASSWORD, Platform
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from test_learn_limits import page_api, page_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -104,11 +105,13 @@ def test_a_page_left_and_opened_again_goes_on(platform: Platform, browser: Brows
     expect(dialogue).to_contain_text("Elsa drar upp täcket")
     expect(page.locator(".ol-save")).to_contain_text("Sparat kl.", timeout=10_000)
     first = kernel_id(page)
+    token = page_token(first)
     page.goto(f"{platform.url}/services/learn/")  # the learner leaves the page
     deadline = time.monotonic() + 45
     while kernel_alive(first) and time.monotonic() < deadline:
         time.sleep(1)
     assert not kernel_alive(first), "the page's kernel was left running"
+    assert page_api(platform, "load", token).status_code == 401  # its token ended with it
     page.get_by_role("link", name=re.compile("Exempelmodul med alla blocktyper")).first.click()
     expect(page.locator(".ol-dialog")).to_contain_text("Elsa drar upp täcket", timeout=60_000)
     assert kernel_id(page) != first
