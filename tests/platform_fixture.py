@@ -250,16 +250,18 @@ def _start_platform(
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        _stop_strays(platform.url)
+        _stop_strays(platform.url, (str(home), str(Layout(data, project).run_dir)))
 
 
-def _stop_strays(url: str) -> None:
-    """Anything of ours still serving this platform's port (a proxy the hub left behind)."""
+def _stop_strays(url: str, places: tuple[str, ...] = ()) -> None:
+    """Anything of ours still serving this platform's port (a proxy the hub left behind),
+    or still running from its folders (services and kernels of a hub that was killed)."""
     import psutil
 
     port = url.rsplit(":", 1)[1]
     for p in psutil.process_iter(["cmdline"]):
         cmdline = " ".join(p.info["cmdline"] or [])
-        if "configurable-http-proxy" in cmdline and f"--port {port}" in cmdline:
+        proxy = "configurable-http-proxy" in cmdline and f"--port {port}" in cmdline
+        if proxy or any(place in cmdline for place in places):
             with contextlib.suppress(psutil.Error):
                 p.kill()
