@@ -170,6 +170,8 @@ def test_keyboard_only(platform: Platform, browser: Browser) -> None:
     context = browser.new_context()
     page = context.new_page()
     page.goto(f"{platform.url}/hub/login")
+    # the login page focuses the username field itself: wait for it before typing
+    expect(page.get_by_label("Användarnamn")).to_be_focused()
     page.keyboard.type("cecilia")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
