@@ -144,6 +144,21 @@ def test_trainers_system_names_are_short_and_distinct() -> None:
     assert users.trainer("tove") == users.trainer("tove")
 
 
+def test_database_passwords_stay_off_the_command_lines() -> None:
+    url = "postgresql+psycopg://omsorgslyft:hemligt@db:5432/omsorgslyft"
+    c = configured(store_url=url, submissions_url=url, gradebook_url=url, records_url=url)
+    for service in c.JupyterHub.services:
+        assert not any("hemligt" in arg for arg in service["command"]), service["name"]
+        assert service["environment"]["PGPASSWORD"] == "hemligt"
+    learn = next(s for s in c.JupyterHub.services if s["name"] == "learn")
+    assert (
+        "--LearnApp.store_url=postgresql+psycopg://omsorgslyft@db:5432/omsorgslyft"
+        in learn["command"]
+    )
+    with pytest.raises(ValueError, match="different passwords"):
+        configured(store_url=url, records_url=url.replace("hemligt", "annat"))
+
+
 def test_the_hub_accepts_the_configuration() -> None:
     hub = JupyterHub(config=configured())
     assert hub.default_url == "/services/learn/"

@@ -253,7 +253,7 @@ def _roles(c: Config, s: HubSettings) -> None:
 def _services(c: Config, s: HubSettings) -> None:
     root = s.project_root
     store_url = s.store_url or _sqlite(s.layout.learn_db)
-    c.JupyterHub.services = [
+    services = [
         {
             "name": "learn",
             "url": f"http://127.0.0.1:{s.learn_port}",
@@ -320,6 +320,32 @@ def _services(c: Config, s: HubSettings) -> None:
             **_run_as(s, "records", s.layout.records_dir),
         },
     ]
+    c.JupyterHub.services = [_passwords_to_environment(service) for service in services]
+
+
+def _passwords_to_environment(service: dict[str, Any]) -> dict[str, Any]:
+    """Database passwords out of a service's command line (``/proc/<pid>/cmdline`` is
+    readable by every local user) into its environment as ``PGPASSWORD``, which libpq
+    reads and only the service's own user (and root) can see."""
+    from sqlalchemy.engine import make_url
+
+    passwords, command = set(), []
+    for arg in service["command"]:
+        flag, sep, value = arg.partition("=")
+        if sep and "://" in value:
+            url = make_url(value)
+            if url.password:
+                passwords.add(url.password)
+                arg = f"{flag}={url._replace(password=None).render_as_string(hide_password=False)}"
+        command.append(arg)
+    if len(passwords) > 1:
+        raise ValueError(
+            f"the {service['name']} service's databases have different passwords: give the "
+            "service one database role, or leave the passwords out and use a pgpass file"
+        )
+    if passwords:
+        service["environment"]["PGPASSWORD"] = passwords.pop()
+    return service | {"command": command}
 
 
 def _environment(s: HubSettings, private: Path, runtime: Path | None = None) -> dict[str, str]:
