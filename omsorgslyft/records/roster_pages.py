@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tornado import web
+from tornado import httputil, web
+from tornado.http1connection import HTTP1Connection
 
-from omsorgslyft.records.handlers import Base, PendingImport, log
+from omsorgslyft.records.handlers import HR_SCOPE, MAX_UPLOAD, Base, PendingImport, log
 from omsorgslyft.records.reserved import UNKNOWN
 from omsorgslyft.records.roster import read_roster
 
@@ -38,13 +39,49 @@ class ImportPage(Base):
         )
 
 
+@web.stream_request_body
 class ImportHandler(ImportPage):
+    """The upload is the one request whose body may be large (a roster file): it is read
+    only after the sender is known to hold the HR scope; every other body the service
+    takes is small (``MAX_BODY``)."""
+
+    def check_xsrf_cookie(self) -> None:
+        if self.request.method != "POST":
+            super().check_xsrf_cookie()
+        # a POST's form token is in its body, not read yet: checked in post()
+
+    def prepare(self) -> None:
+        super().prepare()
+        if self.request.method != "POST":
+            return
+        if not self.current_user or not self.has_scope(HR_SCOPE):
+            raise web.HTTPError(403)  # before a byte of the body is read
+        declared = int(self.request.headers.get("Content-Length") or 0)
+        if declared > MAX_UPLOAD:
+            raise web.HTTPError(413, "Filen är för stor.")
+        connection = self.request.connection
+        assert isinstance(connection, HTTP1Connection)
+        connection.set_max_body_size(MAX_UPLOAD)
+        self._chunks: list[bytes] = []
+
+    def data_received(self, chunk: bytes) -> None:
+        self._chunks.append(chunk)
+
     @web.authenticated
     def get(self) -> None:
         self.show(message=self.get_argument("meddelande", ""))
 
     @web.authenticated
     async def post(self) -> None:
+        httputil.parse_body_arguments(
+            self.request.headers.get("Content-Type", ""),
+            b"".join(self._chunks),
+            self.request.body_arguments,
+            self.request.files,
+            self.request.headers,
+        )
+        self.request.arguments.update(self.request.body_arguments)
+        super().check_xsrf_cookie()
         files = self.request.files.get("fil") or []
         if not files:
             self.show(400, errors=["Välj en fil att importera."])

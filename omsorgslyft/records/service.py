@@ -41,7 +41,7 @@ from omsorgslyft.records.api import (
     StatsApiHandler,
 )
 from omsorgslyft.records.config import RecordsConfig
-from omsorgslyft.records.handlers import MAX_UPLOAD, OAuthCallback, Records, Stylesheet, log
+from omsorgslyft.records.handlers import MAX_BODY, OAuthCallback, Records, Stylesheet, log
 from omsorgslyft.records.hubsync import HubClient
 from omsorgslyft.records.pages import (
     EmployeeHandler,
@@ -117,7 +117,8 @@ async def serve(args: argparse.Namespace) -> None:
     app = make_app(records, prefix, hub_auth, os.environ.get("JUPYTERHUB_BASE_URL", "/") + "hub/")
     url = os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{args.port}")
     port = int(url.rsplit(":", 1)[1].split("/")[0])
-    HTTPServer(app, max_body_size=MAX_UPLOAD).listen(port, "127.0.0.1")
+    # the roster upload alone raises its own limit, once the sender is known to be HR
+    HTTPServer(app, max_body_size=MAX_BODY).listen(port, "127.0.0.1")
     log.info("records service on 127.0.0.1:%s%s", port, prefix)
     while True:
         await records.sync()
