@@ -111,6 +111,10 @@ class HTML(Guarded, w.HTML):  # type: ignore[misc]
     """Text the kernel writes; a page changes none of it."""
 
 
+class Label(Guarded, w.Label):  # type: ignore[misc]
+    """Plain text the kernel writes; with ``tabbable=False`` the kernel can focus it."""
+
+
 class VBox(Guarded, w.VBox):  # type: ignore[misc]
     pass
 

@@ -3,6 +3,16 @@
 Every widget is one of :mod:`omsorgslyft.runtime.safety`'s classes: the page may set only a
 control's value, and nothing of a disabled control (a click on a disabled button does
 nothing). Each displayed block is registered there, so an error shows in it.
+
+Layout on a phone: every control takes the card's width and wraps its text (the widgets'
+own layout traits here, the rest in the page's ``widgets.css``, which knows the classes
+added below: ``ol-choices``, ``ol-option``, ``ol-match``, ``ol-say``, ``ol-order-row``).
+Focus follows what a learner did: after an ordering move it stays on the moved item's
+button, after a dialogue choice it moves to the line just above the new scene, after
+*Lämna in* to the result's title line. ipywidgets can focus only a control or a Label
+(``tabbable=False`` gives it tabindex -1; an HTML widget's focus goes to a part that
+cannot take it, and boxes ignore ``tabbable``), so those lines are Labels.
+Icons are inline SVG, so no glyph depends on a font the phone may lack.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from omsorgslyft.runtime.safety import (
     Checkbox,
     Dropdown,
     HBox,
+    Label,
     RadioButtons,
     Textarea,
     VBox,
@@ -28,6 +39,22 @@ from omsorgslyft.runtime.safety import (
 from omsorgslyft.runtime.session import Session
 
 FULL = w.Layout(width="100%", max_width="48rem")
+#: a box that grows with its content (ipywidgets' boxes scroll by default)
+GROW = w.Layout(width="100%", overflow="visible")
+
+_SVG = (
+    '<svg class="ol-icon" viewBox="0 0 16 16" width="16" height="16" aria-hidden="true" '
+    'focusable="false"><path fill="currentColor" d="{}"/></svg>'
+)
+#: inline icons (no font needed): a tick, a cross, a dash and a padlock
+ICONS = {
+    "right": _SVG.format("M6.1 13.2 1.3 8.4l1.6-1.6 3.2 3.2 7-7 1.6 1.6z"),
+    "wrong": _SVG.format(
+        "M3.6 2 8 6.4 12.4 2 14 3.6 9.6 8l4.4 4.4-1.6 1.6L8 9.6 3.6 14 2 12.4 6.4 8 2 3.6z"
+    ),
+    "none": _SVG.format("M3 7h10v2H3z"),
+    "lock": _SVG.format("M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7zm2 0h4V5a2 2 0 0 0-4 0zm1 3v3h2v-3z"),
+}
 
 
 def plain(html: str) -> str:
@@ -54,16 +81,31 @@ def _html(value: str, cls: str = "") -> HTML:
 
 
 def _feedback() -> HTML:
-    box = _html('<div role="status" aria-live="polite"></div>', "ol-feedback")
-    return box
+    return _html("", "ol-feedback")
 
 
-def _say(box: w.HTML, ok: bool | None, html: str) -> None:
-    mark = {True: "✔ Rätt. ", False: "✘ Inte riktigt. ", None: ""}[ok]
+def _say(box: w.HTML, ok: bool | None, html: str, live: bool = True) -> None:
+    """Feedback after something the learner did; read out at once unless ``live`` is off.
+
+    ipywidgets replaces an HTML widget's content on every change, so the live region is
+    new each time: ``role="alert"`` is the kind that screen readers announce on arrival.
+    """
+    mark = {
+        True: f"{ICONS['right']} Rätt. ",
+        False: f"{ICONS['wrong']} Inte riktigt. ",
+        None: "",
+    }[ok]
     cls = {True: "ol-right", False: "ol-wrong", None: "ol-info"}[ok]
-    box.value = (
-        f'<div role="status" aria-live="polite" class="{cls}"><strong>{mark}</strong>{html}</div>'
-    )
+    role = ' role="alert"' if live else ""
+    box.value = f'<div{role} class="{cls}"><strong>{mark}</strong>{html}</div>'
+
+
+def _focus_line(cls: str) -> Label:
+    """A line of text the kernel moves focus to (``focus()``); not in the tab order."""
+    line = Label("", tabbable=False, layout=w.Layout(width="100%", height="auto"))
+    line.add_class("ol-focus")
+    line.add_class(cls)
+    return line
 
 
 def _card(spec: dict[str, Any], *children: w.Widget) -> VBox:
@@ -88,13 +130,14 @@ def _choice_control(spec: dict[str, Any], value: Any, on_change: Callable[[Any],
         chosen = set(value or [])
         boxes = []
         for opt in options:
+            # a native checkbox inside its label: the whole label is the touch target
             cb = Checkbox(
                 value=opt["id"] in chosen,
-                description=opt["html"],
-                description_allow_html=True,
+                description=plain(opt["html"]),
                 indent=False,
-                layout=FULL,
+                layout=w.Layout(width="100%", height="auto"),
             )
+            cb.add_class("ol-option")
             boxes.append(cb)
 
         def changed(_: Any) -> None:
@@ -102,12 +145,15 @@ def _choice_control(spec: dict[str, Any], value: Any, on_change: Callable[[Any],
 
         for cb in boxes:
             cb.observe(changed, names="value")
-        return VBox(boxes)
+        group = VBox(boxes, layout=GROW)
+        group.add_class("ol-choices")
+        return group
     radios = RadioButtons(
         options=[(plain(o["html"]), o["id"]) for o in options],
         value=value if value in {o["id"] for o in options} else None,
-        layout=FULL,
+        layout=w.Layout(width="100%", height="auto"),
     )
+    radios.add_class("ol-choices")
     radios.observe(lambda change: on_change(change["new"]), names="value")
     return radios
 
@@ -117,54 +163,72 @@ def _ordering_control(
 ) -> w.Widget:
     by_id = {i["id"]: i for i in spec["items"]}
     order = list(value) if value and set(value) == set(by_id) else [i["id"] for i in spec["items"]]
-    box = VBox()
+    n = len(order)
+    # the rows stay; only their texts move, so a keyboard user's focus is never lost
+    ups, downs, labels, rows = [], [], [], []
+    for pos in range(n):
+        up = Button(description="Upp", disabled=pos == 0, layout=w.Layout(width="auto"))
+        down = Button(description="Ned", disabled=pos == n - 1, layout=w.Layout(width="auto"))
+        up.on_click(lambda _, p=pos: move(p, -1))
+        down.on_click(lambda _, p=pos: move(p, 1))
+        label = HTML(layout=w.Layout(flex="1 1 10rem", width="auto"))
+        label.add_class("ol-order-item")
+        row = HBox([up, down, label], layout=GROW)
+        row.add_class("ol-order-row")
+        ups.append(up)
+        downs.append(down)
+        labels.append(label)
+        rows.append(row)
+    box = VBox(rows, layout=GROW)
+    box.add_class("ol-order")
 
     def render() -> None:
-        rows = []
         for pos, item_id in enumerate(order):
-            up = Button(
-                description="Upp",
-                tooltip="Flytta upp",
-                disabled=pos == 0,
-                layout=w.Layout(width="4.5rem"),
-            )
-            down = Button(
-                description="Ned",
-                tooltip="Flytta ned",
-                disabled=pos == len(order) - 1,
-                layout=w.Layout(width="4.5rem"),
-            )
-            up.on_click(lambda _, p=pos: move(p, -1))
-            down.on_click(lambda _, p=pos: move(p, 1))
-            label = _html(f'<span class="ol-pos">{pos + 1}.</span> {by_id[item_id]["html"]}')
-            row = HBox([up, down, label])
-            row.add_class("ol-order-row")
-            rows.append(row)
-        box.children = rows
+            text = plain(by_id[item_id]["html"])
+            labels[pos].value = f'<span class="ol-pos">{pos + 1}.</span> {by_id[item_id]["html"]}'
+            where = f"nu plats {pos + 1} av {n}"
+            ups[pos].tooltip = f"Flytta upp: {text} ({where})"
+            downs[pos].tooltip = f"Flytta ned: {text} ({where})"
 
     def move(pos: int, step: int) -> None:
         order[pos], order[pos + step] = order[pos + step], order[pos]
         render()
         on_change(list(order))
+        # focus goes with the item: the same button in its new row, or the other one there
+        target = pos + step
+        same, other = (ups, downs) if step < 0 else (downs, ups)
+        (other if same[target].disabled else same)[target].focus()
 
     render()
     return box
+
+
+def _wrappable(text: str) -> str:
+    """A select's option text that may wrap between words.
+
+    ipywidgets' dropdown turns every space into a no-break space (to keep runs of spaces);
+    a zero-width space after each gives the line a place to break again.
+    """
+    return text.replace(" ", " \u200b")
 
 
 def _matching_control(
     spec: dict[str, Any], value: Any, on_change: Callable[[Any], None]
 ) -> w.Widget:
     chosen = dict(value or {})
-    choices = [("Välj …", "")] + [(plain(r["html"]), r["id"]) for r in spec["right"]]
+    choices = [("Välj …", "")] + [(_wrappable(plain(r["html"])), r["id"]) for r in spec["right"]]
     rows = []
     for left in spec["left"]:
+        # the select is labelled by its left-hand text (a native <label for>)
         dd = Dropdown(
             options=choices,
             value=chosen.get(left["id"], ""),
             description=plain(left["html"]),
+            tooltip="",  # ipywidgets writes a missing tooltip as the label's title "null"
             style={"description_width": "initial"},
-            layout=FULL,
+            layout=w.Layout(width="100%", height="auto"),
         )
+        dd.add_class("ol-match")
 
         def changed(change: Any, key: str = left["id"]) -> None:
             if change["new"]:
@@ -175,7 +239,7 @@ def _matching_control(
 
         dd.observe(changed, names="value")
         rows.append(dd)
-    return VBox(rows)
+    return VBox(rows, layout=GROW)
 
 
 CONTROLS = {
@@ -210,7 +274,9 @@ def question_widget(spec: dict[str, Any], session: Session) -> w.Widget:
     control = CONTROLS[spec["type"]](spec, current["value"], changed)
     if spec["graded"]:
         return _card(spec, control)
-    check = Button(description="Kontrollera svaret", button_style="primary")
+    check = Button(
+        description="Kontrollera svaret", button_style="primary", layout=w.Layout(width="auto")
+    )
 
     def on_check(_: Any) -> None:
         value = current["value"]
@@ -231,11 +297,14 @@ def dialogue_widget(spec: dict[str, Any], session: Session) -> w.Widget:
         path = [spec["start"]]
     scene = _html("", "ol-dialog-scene")
     feedback = _feedback()
-    buttons = VBox()
-    box = VBox(
-        [_html(f'<p class="ol-kind">Dialogövning</p>{spec["intro"]}'), scene, feedback, buttons],
-        layout=FULL,
-    )
+    # after a choice the old buttons are gone: focus moves to what was said, just above
+    # the new scene
+    said = _focus_line("ol-said")
+    said.layout.display = "none"
+    buttons = VBox(layout=GROW)
+    buttons.add_class("ol-say-choices")
+    intro = VBox([_html(f'<p class="ol-kind">Dialogövning</p>{spec["intro"]}'), said], layout=GROW)
+    box = VBox([intro, scene, feedback, buttons], layout=FULL)
     box.add_class("ol-card")
     box.add_class("ol-dialog")
 
@@ -243,17 +312,20 @@ def dialogue_widget(spec: dict[str, Any], session: Session) -> w.Widget:
         node = nodes[path[-1]]
         scene.value = node["html"]
         if note:
-            _say(feedback, None, note)
+            _say(feedback, None, note, live=False)  # read with the scene, where focus goes
         if node["choices"]:
             opts = []
             for choice in node["choices"]:
-                b = Button(description=plain(choice["html"]), layout=FULL)
+                b = Button(
+                    description=plain(choice["html"]),
+                    layout=w.Layout(width="100%", max_width="48rem", height="auto"),
+                )
                 b.add_class("ol-say")
                 b.on_click(lambda _, c=choice: choose(c))
                 opts.append(b)
             buttons.children = [_html("<p><strong>Vad säger du?</strong></p>"), *opts]
         else:
-            again = Button(description="Börja om dialogen")
+            again = Button(description="Börja om dialogen", layout=w.Layout(width="auto"))
             again.on_click(lambda _: restart())
             buttons.children = [_html("<p><em>Slut på dialogen.</em></p>"), again]
 
@@ -261,26 +333,38 @@ def dialogue_widget(spec: dict[str, Any], session: Session) -> w.Widget:
         path.append(choice["target"])
         session.set("dialog", spec["id"], list(path))
         render(choice.get("feedback", ""))
+        tell(f"Du sa: ”{plain(choice['html'])}”")
 
     def restart() -> None:
         path[:] = [spec["start"]]
         session.set("dialog", spec["id"], list(path))
         feedback.value = ""
         render()
+        tell("Dialogen börjar om.")
+
+    def tell(text: str) -> None:
+        said.value = text
+        said.layout.display = None
+        said.focus()
 
     render()
     return box
 
 
 def reflection_widget(spec: dict[str, Any], session: Session) -> w.Widget:
+    # the prompt names the text box (its <label for>; the page shows the prompt above it)
     area = Textarea(
         value=session.get("reflektion", spec["id"], ""),
         placeholder="Skriv dina tankar här …",
+        description=plain(spec["prompt"]),
+        tooltip="",
         layout=w.Layout(width="100%", max_width="48rem", height="8rem"),
     )
+    area.add_class("ol-reflection-text")
     area.observe(lambda change: session.set("reflektion", spec["id"], change["new"]), names="value")
     note = _html(
-        '<p class="ol-private">🔒 Det du skriver sparas bara för dig. Ingen annan kan läsa det.</p>'
+        f'<p class="ol-private">{ICONS["lock"]} Det du skriver sparas bara för dig. '
+        "Ingen annan kan läsa det.</p>"
     )
     box = VBox(
         [_html(f'<p class="ol-kind">Reflektion</p>{spec["prompt"]}'), area, note], layout=FULL
@@ -319,6 +403,14 @@ def save_status_widget(session: Session) -> w.Widget:
     return status
 
 
+def result_title(result: dict[str, Any]) -> str:
+    verdict = "Godkänd!" if result["passed"] else "Inte godkänd än."
+    return (
+        f"Resultat: {verdict} {result['score']:g} av {result['max_score']:g} poäng "
+        f"({result['percent']:g} %)."
+    )
+
+
 def result_html(result: dict[str, Any], base_url: str) -> str:
     passed = result["passed"]
     head = (
@@ -336,7 +428,12 @@ def result_html(result: dict[str, Any], base_url: str) -> str:
         head += "<p>Läs förklaringarna nedan, ändra dina svar och lämna in igen.</p>"
     rows = []
     for i, q in enumerate(result["questions"], start=1):
-        mark = "✔ Rätt" if q["correct"] else ("✘ Fel" if q["answered"] else "– Inte besvarad")
+        if q["correct"]:
+            mark = f"{ICONS['right']} Rätt"
+        elif q["answered"]:
+            mark = f"{ICONS['wrong']} Fel"
+        else:
+            mark = f"{ICONS['none']} Inte besvarad"
         rows.append(
             f"<tr><th scope='row'>Fråga {i}</th><td><strong>{mark}</strong> "
             f"({q['points']:g}/{q['max_points']:g})</td><td>{q['prompt']}{q['feedback']}{q['explanation']}</td></tr>"
@@ -346,15 +443,24 @@ def result_html(result: dict[str, Any], base_url: str) -> str:
         "<th scope='col'>Resultat</th><th scope='col'>Förklaring</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
-    return f'<section class="ol-result" role="status" aria-live="polite">{head}{table}</section>'
+    # no live region: focus moves to the result when it arrives (submit_widget)
+    return f'<section class="ol-result">{head}{table}</section>'
 
 
 def submit_widget(session: Session) -> w.Widget:
-    button = Button(description="Lämna in", button_style="success", icon="check")
+    button = Button(description="Lämna in", button_style="success", layout=w.Layout(width="auto"))
     status = _feedback()
-    result_box = _html("", "ol-result-box")
+    title = _focus_line("ol-result-title")
+    result = _html("")
+    result_box = VBox([title, result], layout=GROW)
+    result_box.add_class("ol-result-box")
+
+    def show_result(data: dict[str, Any]) -> None:
+        title.value = result_title(data)
+        result.value = result_html(data, session.base_url)
+
     if session.result:
-        result_box.value = result_html(session.result, session.base_url)
+        show_result(session.result)
 
     def on_click(_: Any) -> None:
         missing = session.unanswered()
@@ -380,8 +486,9 @@ def submit_widget(session: Session) -> w.Widget:
             return
         session.result = reply["result"]
         status.value = ""
-        result_box.value = result_html(reply["result"], session.base_url)
+        show_result(reply["result"])
         button.disabled = bool(reply["result"]["passed"])
+        title.focus()  # the learner hears the result first, then reads on from its heading
 
     button.on_click(on_click)
     box = VBox([button, status, result_box], layout=FULL)
