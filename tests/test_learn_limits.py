@@ -380,8 +380,7 @@ def _post_raw(port: int, path: str, length: int, headers: str = "") -> tuple[int
 
 
 def test_large_bodies_are_refused_unread(platform: Platform) -> None:
-    service = learn_process(platform)
-    port, ten_mb = platform.learn_port, 10 * 1024 * 1024
+    port, big = platform.learn_port, 50 * 1024 * 1024  # the old service read up to 100 MB
     api = "/services/learn/api/page/save"
     token = store(platform).open_session("frida", "exempelmodul", EXAMPLE.version)
     cases = [
@@ -391,13 +390,12 @@ def test_large_bodies_are_refused_unread(platform: Platform) -> None:
         ("/services/learn/api/mina", "", 400),  # anywhere else: over the service's 1 MiB
     ]
     for path, headers, expected in cases:
-        before = service.io_counters().read_chars
-        status, sent, elapsed = _post_raw(port, path, ten_mb, headers)
-        read = service.io_counters().read_chars - before
+        status, sent, elapsed = _post_raw(port, path, big, headers)
         assert status == expected, (path, headers, status)
         assert elapsed < 5, elapsed
-        # the service read (far) less than a megabyte of the ten it was sent
-        assert read < 1024 * 1024, (path, read, sent)
+        # the service answered long before it could have read the body: no more got
+        # through than the socket buffers hold (recv() does not show in /proc/<pid>/io)
+        assert sent < 20 * 1024 * 1024, (path, sent)
     # within the limits the page API still reads and answers
     good = {"kind": "svar", "key": "k-enkel", "value": RIGHT}
     assert page_api(platform, "save", token, good).status_code == 200
