@@ -24,7 +24,7 @@ import httpx
 import psutil
 import pytest
 import websockets
-from platform_fixture import TESTADMIN_TOKEN, Platform
+from platform_fixture import PASSWORD, TESTADMIN_TOKEN, Platform
 from test_learning_security import _kernel_client, _run, open_module
 
 from omsorgslyft.hub.users import SystemUsers
@@ -291,3 +291,15 @@ def test_no_kernel_port_is_open_to_other_users(platform: Platform) -> None:
     finally:
         kc.stop_channels()
     assert tcp <= {int(pipe)}
+
+
+def test_the_hubs_cookies_are_samesite(platform: Platform) -> None:
+    with platform.client() as client:
+        page = client.get("/hub/login")
+        reply = client.post(
+            "/hub/login",
+            data={"username": "david", "password": PASSWORD, "_xsrf": client.cookies["_xsrf"]},
+        )
+        cookies = page.headers.get_list("set-cookie") + reply.headers.get_list("set-cookie")
+    assert any(c.startswith("jupyterhub-session-id") or "hub" in c for c in cookies), cookies
+    assert cookies and all("samesite=lax" in c.lower() for c in cookies), cookies

@@ -413,6 +413,9 @@ def apply(c: Config, s: HubSettings) -> None:
     c.JupyterHub.default_url = "/services/learn/"
     c.JupyterHub.template_paths = [str(s.project_root / "hub_config" / "templates")]
     c.JupyterHub.template_vars = {"product": "Omsorgslyft"}
+    # the hub's login cookie, and its xsrf cookie (which defaults to these options), are
+    # not sent along with requests other sites start
+    c.JupyterHub.tornado_settings = {"cookie_options": {"samesite": "Lax"}}
     c.JupyterHub.cleanup_servers = True
     c.JupyterHub.cleanup_proxy = True
     if s.proxy_command:
