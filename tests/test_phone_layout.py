@@ -433,4 +433,5 @@ def test_keyboard_only_completes_a_module(phone_platform: Platform, browser: Bro
     result = page.locator(".ol-result-box")
     expect(result.get_by_role("heading", name="Godkänd!")).to_be_visible()
     expect(result).to_contain_text(f"Du fick {points:g} av {points:g} poäng")
+    assert layout_problems(page) == {}, "the result"
     context.close()

@@ -426,7 +426,8 @@ def result_html(result: dict[str, Any], base_url: str) -> str:
         )
     else:
         head += "<p>Läs förklaringarna nedan, ändra dina svar och lämna in igen.</p>"
-    rows = []
+    # one heading per question, not a table: three columns do not fit a phone
+    items = []
     for i, q in enumerate(result["questions"], start=1):
         if q["correct"]:
             mark = f"{ICONS['right']} Rätt"
@@ -434,17 +435,15 @@ def result_html(result: dict[str, Any], base_url: str) -> str:
             mark = f"{ICONS['wrong']} Fel"
         else:
             mark = f"{ICONS['none']} Inte besvarad"
-        rows.append(
-            f"<tr><th scope='row'>Fråga {i}</th><td><strong>{mark}</strong> "
-            f"({q['points']:g}/{q['max_points']:g})</td><td>{q['prompt']}{q['feedback']}{q['explanation']}</td></tr>"
+        items.append(
+            f'<li><h4>Fråga {i}: {mark} <span class="ol-points">({q["points"]:g} av '
+            f"{q['max_points']:g} poäng)</span></h4>{q['prompt']}{q['feedback']}{q['explanation']}</li>"
         )
-    table = (
-        "<table><caption>Resultat per fråga</caption><thead><tr><th scope='col'>Fråga</th>"
-        "<th scope='col'>Resultat</th><th scope='col'>Förklaring</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
+    listing = (
+        f'<p class="ol-kind">Resultat per fråga</p><ol class="ol-result-list">{"".join(items)}</ol>'
     )
     # no live region: focus moves to the result when it arrives (submit_widget)
-    return f'<section class="ol-result">{head}{table}</section>'
+    return f'<section class="ol-result">{head}{listing}</section>'
 
 
 def submit_widget(session: Session) -> w.Widget:
