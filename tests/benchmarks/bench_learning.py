@@ -12,6 +12,10 @@ Prints figures and ratios; asserts nothing about time.
    one stock per-user design (a jupyter-server with Voilà as extension, plus its kernel).
 3. Lämna in: 10 learners submitting at once, p95 submit-to-result; sustained grading
    throughput; vs ``nbgrader autograde`` from the command line on the same course.
+4. Page weight: bytes transferred and requests of a first visit to a module page (empty
+   browser cache) and of a later visit to another module (warm cache), ours vs stock
+   Voilà (lab template) serving the same released notebooks; with the kernel websocket's
+   messages as sent (``tests/test_page_weight.py``'s ``Traffic``).
 """
 
 from __future__ import annotations
@@ -394,6 +398,93 @@ def submissions(
     }
 
 
+# -- 4. page weight ----------------------------------------------------------------------
+#: the module of a later visit (the platform has both)
+OTHER_MODULE = "hbtqi"
+
+
+def page_weight(platform: Platform) -> dict[str, dict[str, tuple[int, int, int, int]]]:
+    """A first visit (empty cache) to MODULE's page, then a later one to OTHER_MODULE's,
+    each (bytes over HTTP, websocket bytes, requests, requests to the network): our learn
+    service vs stock Voilà (lab template) serving the same released notebooks."""
+    from playwright.sync_api import sync_playwright
+    from test_page_weight import Traffic, module_url, open_page
+
+    release = platform.project / "grading" / "release"
+    port = free_port()
+    stock = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "voila",
+            str(release),
+            "--no-browser",
+            f"--port={port}",
+            "--Voila.ip=127.0.0.1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    stock_url = f"http://127.0.0.1:{port}/voila/render/{{0}}/{{0}}.ipynb"
+    figures: dict[str, dict[str, tuple[int, int, int, int]]] = {}
+    try:
+        for _ in range(240):
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(f"http://127.0.0.1:{port}/voila/static/voila.js", timeout=2)
+                break
+            time.sleep(0.5)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            for site in ("Omsorgslyft", "stock Voilà"):
+                context = browser.new_context(viewport={"width": 360, "height": 800})
+                page = context.new_page()
+                if site == "Omsorgslyft":
+                    page.goto(f"{platform.url}/hub/login")
+                    page.fill("#username_input", "anna")
+                    page.fill("#password_input", "omsorg-demo-2026")
+                    page.click("#login_submit")
+                    page.wait_for_selector("text=Mina utbildningar")
+                traffic = Traffic(context, page)
+                row = figures[site] = {}
+                for visit, module in (("first", MODULE), ("later", OTHER_MODULE)):
+                    url = (
+                        module_url(platform, module)
+                        if site == "Omsorgslyft"
+                        else stock_url.format(module)
+                    )
+                    open_page(page, traffic, url)
+                    row[visit] = (
+                        traffic.http_bytes,
+                        traffic.websocket_bytes,
+                        traffic.requests,
+                        traffic.fetched,
+                    )
+                context.close()
+            browser.close()
+    finally:
+        stock.terminate()
+        stock.wait()
+    return figures
+
+
+def print_page_weight(figures: dict[str, dict[str, tuple[int, int, int, int]]]) -> None:
+    labels = {
+        "first": f"first visit ({MODULE}, empty cache)",
+        "later": f"later visit ({OTHER_MODULE}, warm cache)",
+    }
+    print("page weight (bytes transferred; kernel websocket messages as sent):")
+    for visit, label in labels.items():
+        parts = []
+        for site, row in figures.items():
+            http, ws, requests, fetched = row[visit]
+            parts.append(
+                f"{site} {(http + ws) / 1e6:.3f} MB ({http / 1e6:.3f} MB HTTP + "
+                f"{ws / 1e3:.0f} kB websocket), {requests} requests ({fetched} from the network)"
+            )
+        ours, stock = (sum(figures[s][visit][:2]) for s in ("Omsorgslyft", "stock Voilà"))
+        print(f"  {label}: " + "; ".join(parts) + f" (ratio {stock / ours:.1f}x)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -405,14 +496,14 @@ def main() -> None:
         "--think", type=float, default=3.0, help="seconds between a learner's clicks"
     )
     parser.add_argument(
-        "--skip", action="append", default=[], choices=["widget", "capacity", "submit"]
+        "--skip", action="append", default=[], choices=["widget", "capacity", "submit", "weight"]
     )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="omsorgslyft-bench-"))
     gen = start_platform(
         tmp,
-        [ROOT / "modules" / MODULE],
+        [ROOT / "modules" / MODULE, ROOT / "modules" / OTHER_MODULE],
         idle_minutes=60,
         extra_config="\nc.Authenticator.allow_all = True\nc.JupyterHub.concurrent_spawn_limit = 0\n",
     )
@@ -421,6 +512,8 @@ def main() -> None:
         print(
             f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GB; module {MODULE}"
         )
+        if "weight" not in args.skip:
+            print_page_weight(page_weight(platform))
         if "widget" not in args.skip:
             ours, theirs = first_widget(platform, args.runs)
             a, b = statistics.median(ours), statistics.median(theirs)
