@@ -3,7 +3,8 @@
 Every option of every question can be tapped where it is shown (Playwright's own hit test:
 no ``force``) and the tap selects it; no text is cut off, no two texts overlap, nothing
 scrolls sideways; touch targets are at least 44 x 44 px and control text is at least
-16 px, in the prose's font; axe finds nothing serious. The layout checks also run at 320,
+16 px, in the prose's font; no glyph needs a font of its own (arrows, symbols, emoji);
+axe finds nothing serious. The layout checks also run at 320,
 768 and 1280 px. A keyboard-only learner completes a whole module and hears the result.
 
 One platform (the four modules) and one browser for the whole file.
@@ -90,7 +91,9 @@ LAYOUT = """
   };
   const text = el => (el.innerText || el.value || '').trim().replace(/\\s+/g, ' ');
   const name = el => `${el.tagName.toLowerCase()}.${[...el.classList].join('.')} "${text(el).slice(0, 70)}"`;
-  const out = {sideways: [], clipped: [], overlapping: [], small: [], type: []};
+  const out = {sideways: [], clipped: [], overlapping: [], small: [], type: [], glyphs: []};
+  // arrows, symbols, dingbats and emoji need a font that has them: icons are inline SVG
+  out.glyphs = [...new Set(main.innerText.match(/[\\u2190-\\u2bff\\u{1f000}-\\u{1faff}]/gu) || [])];
   const width = window.innerWidth;
   for (const el of [document.documentElement, document.body]) {
     if (el.scrollWidth > width) out.sideways.push(`${el.tagName} ${el.scrollWidth} > ${width}`);
