@@ -17,6 +17,7 @@ feedback or explanations, and show ordering items and matching pairs shuffled.
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 import nbformat
@@ -176,11 +177,21 @@ def _header(module: Module) -> str:
     )
 
 
-def _glossary(block: Glossary) -> str:
+def _last_heading(html: str) -> str:
+    """The text of the last heading in a prose block's HTML (our own compiler's output)."""
+    found = re.findall(r"<h[1-4][^>]*>(.*?)</h[1-4]>", html, flags=re.S)
+    return re.sub(r"<[^>]+>", "", found[-1]).strip().casefold() if found else ""
+
+
+def _glossary(block: Glossary, titled: bool = True) -> str:
+    """The glossary; without its own heading when the author's section is already named
+    so (one heading per section)."""
     items = "".join(
         f'<dt id="ordlista-{slug(t.term_text)}">{t.term_html}</dt><dd>{t.definition_html}</dd>'
         for t in block.terms
     )
+    if not titled:
+        return f'<section class="ol-glossary" aria-label="Ordlista"><dl>{items}</dl></section>'
     return f'<section class="ol-glossary" aria-labelledby="ordlista"><h2 id="ordlista">Ordlista</h2><dl>{items}</dl></section>'
 
 
@@ -197,10 +208,10 @@ def _sources(module: Module) -> str:
     return f'<section class="ol-sources"><h2>Källor</h2><ul>{"".join(items)}</ul></section>'
 
 
-def _check_intro(module: Module) -> str:
+def _check_intro(module: Module, titled: bool = True) -> str:
     return (
-        '<h2 id="kunskapskontroll">Kunskapskontroll</h2>'
-        f"<p>{len(module.graded_questions)} frågor, {module.max_points} poäng. "
+        ('<h2 id="kunskapskontroll">Kunskapskontroll</h2>' if titled else "")
+        + f"<p>{len(module.graded_questions)} frågor, {module.max_points} poäng. "
         f"Du behöver {module.pass_mark} % rätt för att bli godkänd. "
         "Frågorna rättas när du trycker på <strong>Lämna in</strong>. "
         "Du ser resultatet direkt.</p>"
@@ -246,15 +257,19 @@ def build_source_notebook(module: Module) -> NotebookNode:
     )
     cells.append(_markdown(_header(module), "rubrik"))
     check_started = False
+    heading = ""  # the author's last heading, if prose came just before this block
     block: Block
     for n, block in enumerate(module.blocks, start=1):
+        previous, heading = heading, ""
         if isinstance(block, Prose):
             cells.append(_markdown(block.html, f"text-{n}"))
+            heading = _last_heading(block.html)
         elif isinstance(block, Glossary):
-            cells.append(_markdown(_glossary(block), f"ordlista-{n}"))
+            cells.append(_markdown(_glossary(block, previous != "ordlista"), f"ordlista-{n}"))
         elif isinstance(block, Question) and block.graded:
             if not check_started:
-                cells.append(_markdown(_check_intro(module), "kunskapskontroll"))
+                titled = previous != "kunskapskontroll"
+                cells.append(_markdown(_check_intro(module, titled), "kunskapskontroll"))
                 check_started = True
             cells.append(_code(f"ol.show({learner_spec(module, block)!r})", f"fraga-{block.id}"))
             solution = answer_cell_source(block.id, block.correct_answer())
