@@ -240,6 +240,27 @@ def test_one_heading_per_section(
     context.close()
 
 
+@pytest.mark.parametrize("module_id", MODULES)
+def test_each_question_is_a_group_named_by_its_prompt(
+    phone_platform: Platform, browser: Browser, module_id: str
+) -> None:
+    """What a screen reader says on reaching an option: the question it belongs to."""
+    module = load_module(ROOT / "modules" / module_id)
+    context = browser.new_context(viewport={"width": 360, "height": 780})
+    page = context.new_page()
+    login(page, phone_platform, LEARNERS[module_id])
+    open_module(page, phone_platform, module_id)
+    questions = [b for b in module.blocks if isinstance(b, Question)]
+    assert questions
+    for q in questions:
+        single = q.kind in (QuestionKind.SINGLE, QuestionKind.TRUE_FALSE)
+        group = page.get_by_role("radiogroup" if single else "group", name=plain(q.prompt_html))
+        expect(group).to_have_count(1)
+        if single:  # the options are inside the named group
+            expect(group.get_by_role("radio")).to_have_count(len(q.options))
+    context.close()
+
+
 # -- keyboard only ----------------------------------------------------------------------
 
 #: what has the focus: enough to decide what a keyboard user does next

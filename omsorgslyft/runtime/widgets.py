@@ -117,7 +117,9 @@ def _card(spec: dict[str, Any], *children: w.Widget) -> VBox:
         "ordning": "Sätt i rätt ordning",
         "para": "Para ihop",
     }.get(spec["type"], "")
-    head = _html(f'<p class="ol-kind">{kind} · {label}</p>{spec["prompt"]}')
+    # the page names the question's group by its prompt (aria-labelledby)
+    prompt = f'<div class="ol-prompt" id="ol-fraga-{spec["id"]}">{spec["prompt"]}</div>'
+    head = _html(f'<p class="ol-kind">{kind} · {label}</p>{prompt}')
     box = VBox([head, *children], layout=FULL)
     box.add_class("ol-card")
     box.add_class("ol-graded" if spec.get("graded") else "ol-exercise")
