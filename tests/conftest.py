@@ -19,6 +19,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
 import pytest  # noqa: E402
 
 
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    """Debian's chromium through Playwright, one per test module."""
+    from platform_fixture import CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The real platform (hub, proxy, learn, grading) with the example module."""

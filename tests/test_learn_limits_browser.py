@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 
 import psutil
 import pytest
-from platform_fixture import CHROMIUM_ARGS, PASSWORD, Platform
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from pages import login
+from platform_fixture import Platform
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from test_learn_limits import page_api, page_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -23,22 +23,6 @@ document.addEventListener("securitypolicyviolation", (e) => {
   window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`);
 });
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-def login(page: Page, platform: Platform, user: str) -> None:
-    page.goto(f"{platform.url}/hub/login")
-    page.get_by_label("Användarnamn").fill(user)
-    page.get_by_label("Lösenord").fill(PASSWORD)
-    page.get_by_role("button", name="Logga in").click()
-    expect(page.get_by_role("heading", name="Mina utbildningar")).to_be_visible()
 
 
 def kernel_id(page: Page) -> str:

@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from platform_fixture import CHROMIUM_ARGS, PASSWORD, Platform
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from pages import login
+from platform_fixture import PASSWORD, Platform
+from playwright.sync_api import Browser, Page, expect
 
 from omsorgslyft.grading.course import Course
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-def login(page: Page, platform: Platform, user: str) -> None:
-    page.goto(f"{platform.url}/hub/login")
-    page.get_by_label("Användarnamn").fill(user)
-    page.get_by_label("Lösenord").fill(PASSWORD)
-    page.get_by_role("button", name="Logga in").click()
-    expect(page.get_by_role("heading", name="Mina utbildningar")).to_be_visible()
 
 
 def card(page: Page, prompt: str) -> Any:

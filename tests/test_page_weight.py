@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from platform_fixture import CHROMIUM_ARGS, PASSWORD, ROOT, Platform, start_platform
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from platform_fixture import PASSWORD, ROOT, Platform, start_platform
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 FIRST_VISIT = 1_500_000
 LATER_VISIT = 150_000
@@ -204,14 +204,6 @@ def two_modules(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     yield from start_platform(
         tmp_path_factory.mktemp("page-weight"), [ROOT / "modules" / m for m in MODULES]
     )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.mark.browser

@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from platform_fixture import CHROMIUM_ARGS, PASSWORD, ROOT, Platform, start_platform
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from pages import login
+from platform_fixture import PASSWORD, ROOT, Platform, start_platform
+from playwright.sync_api import Browser, Page, expect
 
 from omsorgslyft.authoring import load_module
 from omsorgslyft.model import Dialogue, Module, Question, QuestionKind, Reflection
@@ -44,22 +45,6 @@ def phone_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platfor
         idle_minutes=30,
         extra_config=EXTRA,
     )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-def login(page: Page, platform: Platform, user: str) -> None:
-    page.goto(f"{platform.url}/hub/login")
-    page.get_by_label("Användarnamn").fill(user)
-    page.get_by_label("Lösenord").fill(PASSWORD)
-    page.get_by_role("button", name="Logga in").click()
-    expect(page.get_by_role("heading", name="Mina utbildningar")).to_be_visible()
 
 
 def open_module(page: Page, platform: Platform, module_id: str) -> None:

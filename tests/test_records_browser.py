@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from platform_fixture import CHROMIUM_ARGS, Platform
-from playwright.sync_api import Browser, expect, sync_playwright
+from platform_fixture import Platform
+from playwright.sync_api import Browser, expect
 from test_learning_browser import login, serious
 
 from omsorgslyft.records.export import HEADERS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def test_hr_filters_a_unit_sees_coverage_and_downloads_excel(
