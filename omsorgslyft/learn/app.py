@@ -8,6 +8,9 @@ to kernels, so a learner cannot execute code. On top of Voilà this adds:
 * an authorizer that lets a user reach only kernels started for them;
 * a prelaunch hook that gives each page's kernel a capability token for its learner,
   module and version, so the kernel can load and save answers through this service;
+* preheated pages (``omsorgslyft.learn.preheat``): kernels started and notebooks run
+  before anyone opens a module, each bound to the learner it is handed to (the kernel
+  asks for its learner's token with a request signed by its connection key);
 * Mina utbildningar, the answer API for kernels, submission to grading, certificates;
 * limits (``omsorgslyft.learn.kernels``): kernels get a minimal environment, talk over
   unix sockets in a private runtime dir, at most a few per learner; small request bodies
@@ -33,7 +36,7 @@ from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.utils import url_path_join
 from jupyterhub.singleuser.extension import JupyterHubIdentityProvider
 from tornado import web
-from tornado.ioloop import PeriodicCallback
+from tornado.ioloop import IOLoop, PeriodicCallback
 from traitlets import CaselessStrEnum, Float, Integer, Unicode, default
 from voila.app import Voila
 from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
@@ -54,6 +57,7 @@ from omsorgslyft.learn.kernels import (
     check_socket_room,
     learner_kernel_manager,
 )
+from omsorgslyft.learn.preheat import KernelPool, make_renderer
 from omsorgslyft.learn.security import BASE_POLICY
 from omsorgslyft.learn.store import AnswerStore
 
@@ -196,6 +200,20 @@ class LearnApp(Voila):  # type: ignore[misc]
         ["Lax", "Strict"], "Lax", help="SameSite attribute of the service's cookies."
     ).tag(config=True)
     submit_timeout = Integer(30, help="Seconds to wait for the grading service.").tag(config=True)
+    pool_size = Integer(
+        2,
+        help="Preheated module pages kept waiting, in all (each a kernel that has run its "
+        "module's notebook, about 55 MB): a learner who opens a module gets one at once, "
+        "bound to them when it is handed out. Shared among the modules by recent demand; "
+        "refilled one at a time. 0: start a kernel for every page. (Voilà's own "
+        "--preheat_kernel/--pool_size are not used.)",
+    ).tag(config=True)
+    pool_refill_delay = Float(
+        3.0,
+        help="Refill the pool, one kernel at a time, once no learner has asked for a page "
+        "for this many seconds (preheating never competes with a learner's own kernel "
+        "start; while learners keep opening pages, pages start their own kernels).",
+    ).tag(config=True)
 
     @property
     def hub_home_url(self) -> str:
@@ -238,6 +256,9 @@ class LearnApp(Voila):  # type: ignore[misc]
         self.root_dir = str(Path(self.release_dir).resolve())
         self.notebook_path = ""
         self.voila_configuration.prelaunch_hook = self.prelaunch_hook
+        # our pool (pool_size) preheats; Voilà's cannot bind a kernel to its learner
+        self.voila_configuration.preheat_kernel = False
+        self.pool: KernelPool | None = None
         self.voila_configuration.multi_kernel_manager_class = learner_kernel_manager(
             self.voila_configuration.multi_kernel_manager_class
         )
@@ -344,6 +365,24 @@ class LearnApp(Voila):  # type: ignore[misc]
         self.app.add_handlers(".*$", self.init_handlers())
         self.store.prune()
         PeriodicCallback(self.store.prune, PRUNE_SECONDS * 1000).start()
+        if self.pool_size > 0:
+            self.pool = KernelPool(
+                self.kernel_manager,
+                self.catalog,
+                self.store,
+                lambda notebook: make_renderer(self, notebook),
+                size=self.pool_size,
+                refill_delay=self.pool_refill_delay,
+                api_url=self.internal_url,
+                base_url=self.base_url,
+                kernel_env={
+                    "VOILA_BASE_URL": self.base_url,
+                    "VOILA_SERVER_URL": self.server_url,
+                    "VOILA_APP_PORT": str(self.port),
+                },
+                log=self.log,
+            )
+            IOLoop.current().add_callback(self.pool.start)
         self.listen()
 
     def init_handlers(self) -> list[Any]:
@@ -369,6 +408,7 @@ class LearnApp(Voila):  # type: ignore[misc]
             (url_path_join(base, r"intyg/([a-z0-9-]+)\.pdf"), h.CertificateHandler),
             (url_path_join(base, r"api/mina"), h.MyTrainingHandler),
             (url_path_join(base, r"api/page/(load|save|submit)"), h.PageApiHandler),
+            (url_path_join(base, r"api/page/bind"), h.PageBindHandler),
         ]
         return ours + voila_handlers
 

@@ -6,6 +6,8 @@ settings as ``omsorgslyft``), not the application class.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import secrets
@@ -27,11 +29,14 @@ from omsorgslyft.learn.certificate import certificate_pdf
 from omsorgslyft.learn.grading_client import GradingClient, GradingError, ServiceClient
 from omsorgslyft.learn.kernels import LearnerKernels
 from omsorgslyft.learn.pages import home_page
+from omsorgslyft.learn.preheat import BindRefused, KernelPool
 from omsorgslyft.learn.security import BASE_POLICY, HOME_POLICY, NO_STORE, page_policy
 from omsorgslyft.learn.store import AnswerStore, PageSession
 
 #: the largest body the page API reads (an answer; reflections are the longest)
 MAX_API_BODY = 64 * 1024
+#: the largest bind request a preheated kernel sends (its id, the time, a signature)
+MAX_BIND_BODY = 1024
 
 EXPIRED = (
     "Sidan har varit öppen för länge. Ladda om sidan för att fortsätta – dina svar är sparade."
@@ -47,6 +52,8 @@ class LearnService(Protocol):
     records: ServiceClient | None
     #: modules whose pass is due for renewal, per learner (from the records service)
     renewals: dict[str, set[str]]
+    #: preheated module pages (None: every page starts its own kernel)
+    pool: KernelPool | None
 
     @property
     def hub_home_url(self) -> str: ...
@@ -141,6 +148,10 @@ class LearnHandler(JupyterHandler):
         self.set_header("Referrer-Policy", "same-origin")
         self.set_header("Cache-Control", NO_STORE)
 
+    def on_finish(self) -> None:
+        if self.app.pool is not None:
+            self.app.pool.touch()  # a learner is about: preheat later
+
 
 class HomeHandler(LearnHandler):
     @property
@@ -159,7 +170,8 @@ class ModulePageHandler(TornadoVoilaHandler):  # type: ignore[misc]
     """Voilà's page for a module, with a policy that lets only its own scripts run.
 
     Every inline script of the template carries the request's nonce (the prelaunch hook
-    hands it to the template in the notebook's metadata).
+    hands it to the template in the notebook's metadata). A preheated page, if the pool
+    has one, was rendered with a nonce of its own, used for this one response.
     """
 
     @cached_property
@@ -174,6 +186,35 @@ class ModulePageHandler(TornadoVoilaHandler):  # type: ignore[misc]
         super().set_default_headers()
         self.set_header("Referrer-Policy", "same-origin")
         self.set_header("Cache-Control", NO_STORE)
+
+    @property
+    def pool(self) -> KernelPool | None:
+        service: LearnService = self.settings["omsorgslyft"]
+        return service.pool
+
+    @web.authenticated
+    async def get(self, path: str | None = None) -> None:
+        pool = self.pool
+        with pool.busy() if pool is not None else contextlib.nullcontext():
+            await super().get(path)
+
+    async def get_generator(self, path: str | None = None) -> Any:
+        pool = self.pool
+        preheated = None
+        plain = (
+            self.get_argument("template", None) is None and self.get_argument("theme", None) is None
+        )
+        if pool is not None and path and plain:
+            preheated = await pool.hand_out(path, self.current_user.username)
+        if preheated is None:  # none waiting: start a kernel for this page
+            async for html in super().get_generator(path=path):
+                yield html
+            return
+        self.__dict__["csp_nonce"] = preheated.nonce
+        self.set_header("Content-Security-Policy", self.content_security_policy)
+        self.set_header("Content-Type", "text/html")
+        async for html in preheated.html():
+            yield html
 
 
 class ModuleRedirectHandler(LearnHandler):
@@ -315,15 +356,7 @@ class PageApiHandler(web.RequestHandler):
             await self._submit(session)
 
     def _load(self, session: PageSession) -> dict[str, Any]:
-        results = [
-            r
-            for r in self.app.store.results(session.learner, session.module)
-            if r["version"] == session.version
-        ]
-        latest = results[-1] if results else None
-        if latest and session.module in self.app.renewals.get(session.learner, set()):
-            latest = None  # the pass is running out: show the knowledge check again
-        return {"state": self.app.store.load(session), "result": latest}
+        return page_state(self.app, session)
 
     def _save(self, session: PageSession, body: dict[str, Any]) -> None:
         kind, key, value = body.get("kind"), body.get("key"), body.get("value")
@@ -374,3 +407,93 @@ class PageApiHandler(web.RequestHandler):
             )
         else:
             self.reply(202, {"status": reply["status"], "id": reply["id"]})
+
+
+def page_state(app: LearnService, session: PageSession) -> dict[str, Any]:
+    """What a page's kernel loads: the learner's saved state and latest result."""
+    results = [
+        r
+        for r in app.store.results(session.learner, session.module)
+        if r["version"] == session.version
+    ]
+    latest = results[-1] if results else None
+    if latest and session.module in app.renewals.get(session.learner, set()):
+        latest = None  # the pass is running out: show the knowledge check again
+    return {"state": app.store.load(session), "result": latest}
+
+
+@web.stream_request_body
+class PageBindHandler(web.RequestHandler):
+    """A preheated page's kernel asks whose page it is (never a browser).
+
+    The request names the kernel and the time, signed with the kernel's connection key
+    (``omsorgslyft.runtime.remote.bind_signature``). It is held until the kernel is handed
+    to a learner, then answered, once, with that learner's page token and saved state
+    (``omsorgslyft.learn.preheat.KernelPool.bind``); a forged, stale or second request,
+    or one for a kernel the pool does not hold, is refused. Bodies over
+    ``MAX_BIND_BODY`` are refused unread.
+    """
+
+    _gone: asyncio.Future[None] | None = None
+
+    def check_xsrf_cookie(self) -> None:  # signed by the kernel, no cookies involved
+        return
+
+    @property
+    def app(self) -> LearnService:
+        return self.settings["omsorgslyft"]  # type: ignore[no-any-return]
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Security-Policy", BASE_POLICY)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Cache-Control", NO_STORE)
+
+    def reply(self, status: int, data: Any) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(data, ensure_ascii=False))
+
+    def prepare(self) -> None:
+        self._body = bytearray()
+        length = self.request.headers.get("Content-Length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BIND_BODY):
+            self.reply(413, {"error": "För stor fråga."})
+            return
+        set_max = getattr(self.request.connection, "set_max_body_size", None)
+        if set_max is not None:
+            set_max(MAX_BIND_BODY)
+
+    def data_received(self, chunk: bytes) -> None:
+        if len(self._body) + len(chunk) > MAX_BIND_BODY:
+            raise web.HTTPError(413)
+        self._body += chunk
+
+    def on_connection_close(self) -> None:
+        if self._gone is not None and not self._gone.done():
+            self._gone.set_result(None)
+
+    async def post(self) -> None:
+        if self._finished:  # prepare has answered
+            return
+        try:
+            body = json.loads(bytes(self._body))
+            kernel, when, signature = body["kernel"], body["time"], body["signature"]
+        except (ValueError, TypeError, KeyError):
+            self.reply(400, {"error": "Frågan går inte att läsa."})
+            return
+        if not (isinstance(kernel, str) and isinstance(when, int) and isinstance(signature, str)):
+            self.reply(400, {"error": "Frågan går inte att läsa."})
+            return
+        pool = self.app.pool
+        if pool is None:
+            self.reply(403, {"error": "Okänd eller felaktigt signerad kärna."})
+            return
+        self._gone = asyncio.get_running_loop().create_future()
+        try:
+            ticket = await pool.bind(kernel, when, signature, self._gone)
+        except BindRefused as exc:
+            if not self._gone.done():
+                self.reply(exc.status, {"error": exc.reason})
+            return
+        session = PageSession(ticket.learner, ticket.module, ticket.version)
+        self.reply(200, {"token": ticket.token, **page_state(self.app, session)})

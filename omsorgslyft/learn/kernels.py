@@ -17,7 +17,11 @@ here (Voilà's own class with :class:`LearnerKernels` mixed in) adds:
 * culling of idle kernels whose page is still open, after ``open_page_idle_seconds``
   (jupyter_server's ``cull_idle_timeout`` is for kernels without an open page);
 * ``when_gone``: the page's websocket is closed when its kernel stops (jupyter_server
-  leaves it open), so the page can tell the learner to reload.
+  leaves it open), so the page can tell the learner to reload;
+* preheated kernels (``omsorgslyft.learn.preheat``): started with no owner
+  (:meth:`LearnerKernels.start_pooled_kernel`), never culled while they wait, reachable by
+  nobody until :meth:`LearnerKernels.hand_out` gives one to a learner, under the same
+  limit as a kernel started for a page.
 """
 
 from __future__ import annotations
@@ -170,6 +174,9 @@ class LearnerKernels:
     open_page_idle_seconds: float = 0.0
     on_session_end: Callable[[str], None] | None = None
 
+    #: called with a kernel's id whenever it is removed (the pool forgets it)
+    on_removed: Callable[[str], None] | None = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.owners = KernelOwners()
@@ -177,6 +184,15 @@ class LearnerKernels:
         self._start_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        #: preheated kernels not handed out yet: no owner, nobody may reach them
+        self.pooled: set[str] = set()
+        self._stopping: set[asyncio.Future[None]] = set()
+
+    def _lock(self, learner: str) -> asyncio.Lock:
+        lock = self._start_locks.get(learner)
+        if lock is None:
+            lock = self._start_locks[learner] = asyncio.Lock()
+        return lock
 
     async def start_kernel(self, *args: Any, **kwargs: Any) -> str:
         page = STARTING.get()
@@ -184,14 +200,9 @@ class LearnerKernels:
             raise web.HTTPError(403)
         STARTING.set(None)
         kwargs["env"] = kernel_environment(kwargs.get("env"))
-        lock = self._start_locks.get(page.learner)
-        if lock is None:
-            lock = self._start_locks[page.learner] = asyncio.Lock()
-        async with lock:
-            if self.max_per_learner > 0:
-                mine = self.owners.kernels_of(page.learner)
-                for old in mine[: max(0, len(mine) - self.max_per_learner + 1)]:
-                    await self._retire(old, page.learner)
+        async with self._lock(page.learner):
+            for old in self._over_limit(page.learner):
+                await self._retire(old, page.learner)
             kernel_id: str = kwargs.pop("kernel_id", None) or self.new_kernel_id()  # type: ignore[attr-defined]
             self.owners.add(kernel_id, page)
             try:
@@ -201,11 +212,60 @@ class LearnerKernels:
                 raise
             return started
 
+    async def start_pooled_kernel(self, **kwargs: Any) -> str:
+        """Start a kernel for the pool: nobody's yet, the same minimal environment."""
+        kwargs["env"] = kernel_environment(kwargs.get("env"))
+        kernel_id: str = self.new_kernel_id()  # type: ignore[attr-defined]
+        self.pooled.add(kernel_id)
+        try:
+            started: str = await super().start_kernel(kernel_id=kernel_id, **kwargs)  # type: ignore[misc]
+        except BaseException:
+            self.pooled.discard(kernel_id)
+            raise
+        return started
+
+    async def hand_out(self, kernel_id: str, page: Starting) -> bool:
+        """Give a pooled kernel to a learner's page (False if it is gone or was given).
+
+        The learner's oldest kernels over the limit lose their owner (and token) at once,
+        so the learner reaches no more than the limit; they are stopped in the background,
+        off the page's way."""
+        async with self._lock(page.learner):
+            if kernel_id not in self.pooled or kernel_id not in self:  # type: ignore[operator]
+                return False
+            for old in self._over_limit(page.learner):
+                self._forget(old)
+                stopping = asyncio.ensure_future(self._stop(old, page.learner))
+                self._stopping.add(stopping)
+                stopping.add_done_callback(self._stopping.discard)
+            self.pooled.discard(kernel_id)
+            self.owners.add(kernel_id, page)
+            # idle from now on, not from when it was preheated
+            self.get_kernel(kernel_id).last_activity = utcnow()  # type: ignore[attr-defined]
+            return True
+
+    def kernel_key(self, kernel_id: str) -> bytes | None:
+        """The kernel's connection (message signing) key, if this service runs it."""
+        if kernel_id not in self:  # type: ignore[operator]
+            return None
+        key = self.get_kernel(kernel_id).session.key  # type: ignore[attr-defined]
+        return bytes(key) if key else None
+
+    def _over_limit(self, learner: str) -> list[str]:
+        """The learner's oldest kernels that must go before they get one more."""
+        if self.max_per_learner <= 0:
+            return []
+        mine = self.owners.kernels_of(learner)
+        return mine[: max(0, len(mine) - self.max_per_learner + 1)]
+
     async def _retire(self, kernel_id: str, learner: str) -> None:
-        log = self.log  # type: ignore[attr-defined]
         if kernel_id not in self:  # type: ignore[operator]
             self._forget(kernel_id)
             return
+        await self._stop(kernel_id, learner)
+
+    async def _stop(self, kernel_id: str, learner: str) -> None:
+        log = self.log  # type: ignore[attr-defined]
         log.info(
             "Stopping kernel %s, the oldest of %s's module pages (at most %d open)",
             kernel_id,
@@ -214,7 +274,7 @@ class LearnerKernels:
         )
         try:
             await self.shutdown_kernel(kernel_id)  # type: ignore[attr-defined]
-        except (web.HTTPError, KeyError):  # stopped meanwhile (culled, died)
+        except (web.HTTPError, KeyError, RuntimeError):  # stopped meanwhile (culled, died)
             self._forget(kernel_id)
 
     def pre_start_kernel(self, kernel_name: str | None, kwargs: Any) -> tuple[Any, str, str]:
@@ -248,6 +308,12 @@ class LearnerKernels:
     def _forget(self, kernel_id: str) -> None:
         page = self.owners.remove(kernel_id)
         log = self.log  # type: ignore[attr-defined]
+        self.pooled.discard(kernel_id)
+        if self.on_removed is not None:
+            try:
+                self.on_removed(kernel_id)
+            except Exception:
+                log.exception("Could not drop kernel %s from the pool", kernel_id)
         if page is not None and self.on_session_end is not None:
             try:
                 self.on_session_end(page.token)
@@ -260,6 +326,8 @@ class LearnerKernels:
                 log.exception("Could not tell a page that kernel %s stopped", kernel_id)
 
     async def cull_kernel_if_idle(self, kernel_id: str) -> None:
+        if kernel_id in self.pooled:
+            return  # waiting for a learner: idle by design
         kernel = self._kernels.get(kernel_id)  # type: ignore[attr-defined]
         connections = self._kernel_connections.get(kernel_id, 0)  # type: ignore[attr-defined]
         if kernel is not None and connections and getattr(kernel, "execution_state", "") != "dead":

@@ -41,6 +41,13 @@ class Session:
         self.result: dict[str, Any] | None = None
         self.on_saved: list[Any] = []
 
+    def rebind(self, store: Store) -> None:
+        """Save to ``store`` from now on and take the state it holds (a preheated page,
+        once it knows its learner). Listeners and page settings stay."""
+        loaded = store.load()
+        self.store = store
+        self.state = {kind: dict(loaded.get(kind, {})) for kind in KINDS}
+
     def get(self, kind: str, key: str, default: Any = None) -> Any:
         return self.state[kind].get(key, default)
 
