@@ -29,6 +29,7 @@ import websockets
 from jupyter_client import BlockingKernelClient
 from platform_fixture import ROOT, Platform, start_platform
 from sqlalchemy import select, update
+from test_learning_security import cookie_header, message, ws_url
 
 from omsorgslyft.authoring import load_module
 from omsorgslyft.learn.store import AnswerStore, PageSession, page_session
@@ -130,34 +131,6 @@ def learn_process(platform: Platform) -> psutil.Process:
         ):
             return proc
     raise AssertionError("no learn service")
-
-
-def cookie_header(client: httpx.Client) -> str:
-    return "; ".join(f"{c.name}={c.value}" for c in client.cookies.jar)
-
-
-def ws_url(platform: Platform, kernel_id: str) -> str:
-    return platform.url.replace("http", "ws") + f"/services/learn/api/kernels/{kernel_id}/channels"
-
-
-def message(msg_type: str, content: dict[str, object]) -> str:
-    return json.dumps(
-        {
-            "header": {
-                "msg_id": uuid.uuid4().hex,
-                "msg_type": msg_type,
-                "username": "x",
-                "session": "s",
-                "version": "5.3",
-                "date": "",
-            },
-            "parent_header": {},
-            "metadata": {},
-            "content": content,
-            "channel": "shell",
-            "buffers": [],
-        }
-    )
 
 
 # -- kernels -------------------------------------------------------------------------------
