@@ -4,8 +4,11 @@ Prints figures and ratios; asserts nothing about time.
 
     .venv/bin/python tests/benchmarks/bench_learning.py [--max-learners 300] [--skip capacity]
 
-1. Navigation to the first usable widget, median of 10: our learn service (through the
-   hub and proxy) vs stock standalone Voilà serving the same released notebook.
+1. Navigation to the first enabled control, median of 10, warm browser cache, on loopback
+   and under Chrome DevTools Protocol network throttling ("4G": 9 Mbit/s, 40 ms; "3G":
+   1.6 Mbit/s, 150 ms): our learn service (through the hub and proxy, its preheated
+   pages) vs stock standalone Voilà (lab template) serving the same released notebook,
+   and stock Voilà with its own preheated kernels.
 2. Capacity: simulated learners with an open module page (a real kernel each) sending
    widget messages over the kernel websocket; p95 time from a widget change to the
    "Sparat" (saved) update, and memory of every process of the platform; vs the memory of
@@ -36,6 +39,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -54,7 +58,6 @@ from answers import right_answers  # noqa: E402
 
 MODULE = "kasam"
 FAILURES: list[str] = []
-FIRST_WIDGET = ".ol-card .widget-radio-box input"
 
 
 def p95(values: list[float]) -> float:
@@ -74,13 +77,71 @@ def tree_rss_mb(pid: int) -> float:
     return total / 2**20
 
 
-# -- 1. first widget -------------------------------------------------------------------
-def first_widget(platform: Platform, runs: int) -> tuple[list[float], list[float]]:
-    from playwright.sync_api import sync_playwright
+# -- 1. first control -------------------------------------------------------------------
+#: the first control a learner can use: an enabled input, select or text box in a block
+FIRST_CONTROL = ", ".join(
+    f".ol-card {tag}:not(:disabled)" for tag in ("input", "select", "textarea")
+)
+#: records when (ms after navigation start) the first control is shown and usable
+WATCH_CONTROL = """
+(() => {
+  const selector = SELECTOR;
+  const seen = () => {
+    if (window.__firstControl !== undefined) return;
+    for (const el of document.querySelectorAll(selector)) {
+      if (el.getClientRects().length && getComputedStyle(el).visibility !== "hidden") {
+        window.__firstControl = performance.now();
+        return;
+      }
+    }
+  };
+  new MutationObserver(seen).observe(document, {subtree: true, childList: true, attributes: true});
+})();
+""".replace("SELECTOR", json.dumps(FIRST_CONTROL))
+#: Chrome DevTools Protocol network conditions (throughput in bytes per second); uploads
+#: as Lighthouse's profiles of the same downlink and latency
+PROFILES: dict[str, dict[str, float] | None] = {
+    "loopback": None,
+    "4G (9 Mbit/s, 40 ms)": {"latency": 40, "down": 9e6 / 8, "up": 9e6 / 8},
+    "3G (1.6 Mbit/s, 150 ms)": {"latency": 150, "down": 1.6e6 / 8, "up": 750e3 / 8},
+}
 
-    release = platform.project / "grading" / "release" / MODULE / f"{MODULE}.ipynb"
+
+def _pool_log(platform: Platform) -> tuple[int, set[str]]:
+    """How many kernels the learn service has preheated, and which it has handed out."""
+    log = platform.log.read_text(errors="replace")
+    ready = len(re.findall(rf"Preheated kernel \S+ ready for {MODULE}", log))
+    handed = set(re.findall(r"Preheated kernel (\S+) handed out for", log))
+    return ready, handed
+
+
+def _wait_for_pool(platform: Platform, seconds: float = 40) -> None:
+    """Until a preheated kernel waits (as between two learners opening the module)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ready, handed = _pool_log(platform)
+        if ready > len(handed):
+            return
+        time.sleep(0.25)
+
+
+def _first_control_ms(page: Any, seconds: float = 120) -> float:
+    """When the page showed its first control, in ms after navigation start (recorded in
+    the page by ``WATCH_CONTROL``; polled from here: the page's policy allows no eval)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # the page may be navigating still
+            when = page.evaluate("window.__firstControl")
+            if when is not None:
+                return float(when)
+        time.sleep(0.02)
+    raise TimeoutError("no control appeared")
+
+
+def _stock_voila(release: Path, preheat: bool) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    stock = subprocess.Popen(
+    extra = ["--preheat_kernel=True", "--pool_size=1"] if preheat else []
+    proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -89,39 +150,118 @@ def first_widget(platform: Platform, runs: int) -> tuple[list[float], list[float
             "--no-browser",
             f"--port={port}",
             "--Voila.ip=127.0.0.1",
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    ours: list[float] = []
-    theirs: list[float] = []
+    for _ in range(240):
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/voila/static/voila.js", timeout=2)
+            break
+        time.sleep(0.5)
+    return proc, f"http://127.0.0.1:{port}/"
+
+
+def first_control(platform: Platform, runs: int) -> dict[str, dict[str, list[float]]]:
+    """Navigation to the first enabled control, per network profile: our learn service
+    (its preheated pages), stock Voilà (lab template) on the same released notebook, and
+    stock Voilà with its own preheated kernels. Warm browser cache (a first visit is not
+    timed). Between our runs the pool is given time to refill, as between two learners."""
+    from playwright.sync_api import sync_playwright
+
+    release = platform.project / "grading" / "release" / MODULE / f"{MODULE}.ipynb"
+    stock, stock_url = _stock_voila(release, preheat=False)
+    heated, heated_url = _stock_voila(release, preheat=True)
+    sites = {
+        "Omsorgslyft": f"{platform.url}/services/learn/modul/{MODULE}",
+        "stock Voilà": stock_url,
+        "stock Voilà preheated": heated_url,
+    }
+    figures: dict[str, dict[str, list[float]]] = {}
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             context = browser.new_context()
+            context.add_init_script(WATCH_CONTROL)
             page = context.new_page()
+            cdp = context.new_cdp_session(page)
+            cdp.send("Network.enable")
+            largest = {"bytes": 0}  # the largest kernel websocket message, uncompressed
+
+            def frame(event: dict[str, Any]) -> None:
+                response = event["response"]
+                size = len(response["payloadData"])
+                if response.get("opcode") == 2:  # binary frames come base64-encoded
+                    size = size * 3 // 4
+                largest["bytes"] = max(largest["bytes"], size)
+
+            cdp.on("Network.webSocketFrameReceived", frame)
+            biggest: dict[str, int] = {}
             page.goto(f"{platform.url}/hub/login")
             page.fill("#username_input", "anna")
             page.fill("#password_input", "omsorg-demo-2026")
             page.click("#login_submit")
             page.wait_for_selector("text=Mina utbildningar")
-            for url, out in (
-                (f"{platform.url}/services/learn/modul/{MODULE}", ours),
-                (f"http://127.0.0.1:{port}/", theirs),
-            ):
-                page.goto(url)  # warm-up: static assets cached as a returning learner has them
-                page.wait_for_selector(FIRST_WIDGET, timeout=120_000)
-                for _ in range(runs):
-                    page.goto("about:blank")
-                    start = time.perf_counter()
-                    page.goto(url)
-                    page.wait_for_selector(FIRST_WIDGET, state="visible", timeout=120_000)
-                    out.append(time.perf_counter() - start)
+            for profile, conditions in PROFILES.items():
+                if conditions is None:
+                    settings = {"latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+                else:
+                    settings = {
+                        "latency": conditions["latency"],
+                        "downloadThroughput": conditions["down"],
+                        "uploadThroughput": conditions["up"],
+                    }
+                cdp.send("Network.emulateNetworkConditions", {"offline": False, **settings})
+                row = figures[profile] = {}
+                pooled = 0
+                for site, url in sites.items():
+                    ours = site == "Omsorgslyft"
+                    times = row[site] = []
+                    page.goto(url)  # warm-up: static assets cached as a returning learner has them
+                    page.wait_for_selector(FIRST_CONTROL, timeout=120_000)
+                    largest["bytes"] = 0
+                    for _ in range(runs):
+                        if ours:
+                            _wait_for_pool(platform)
+                        else:
+                            time.sleep(4 if "preheated" in site else 1)  # its pool refills
+                        page.goto("about:blank")
+                        page.goto(url, wait_until="commit", timeout=120_000)
+                        times.append(_first_control_ms(page) / 1000)
+                        if ours:
+                            kernel = page.evaluate(
+                                "JSON.parse(document.getElementById('jupyter-config-data')"
+                                ".textContent).kernelId"
+                            )
+                            pooled += kernel in _pool_log(platform)[1]
+                    biggest[site] = largest["bytes"]
+                ratio = statistics.median(row["stock Voilà"]) / statistics.median(
+                    row["Omsorgslyft"]
+                )
+                print(
+                    f"  {profile}: Omsorgslyft {statistics.median(row['Omsorgslyft']):.2f} s "
+                    f"({pooled}/{runs} preheated), stock Voilà "
+                    f"{statistics.median(row['stock Voilà']):.2f} s (ratio {ratio:.2f}x), "
+                    f"stock Voilà preheated {statistics.median(row['stock Voilà preheated']):.2f} s",
+                    flush=True,
+                )
+            down = min(c["down"] for c in PROFILES.values() if c)
+            print(
+                "  (Chrome's throttling counts kernel websocket messages uncompressed: the "
+                "largest, the page's widget states, is "
+                + ", ".join(f"{b / 1000:.0f} kB for {site}" for site, b in biggest.items())
+                + f"; {biggest['Omsorgslyft'] / down:.2f} s of Omsorgslyft's figure at "
+                "1.6 Mbit/s. On the wire permessage-deflate sends a fraction of it: see "
+                "the page weight above.)",
+                flush=True,
+            )
             browser.close()
     finally:
-        stock.terminate()
-        stock.wait()
-    return ours, theirs
+        for proc in (stock, heated):
+            proc.terminate()
+            proc.wait()
+    return figures
 
 
 # -- 2. capacity -----------------------------------------------------------------------
@@ -515,11 +655,12 @@ def main() -> None:
         if "weight" not in args.skip:
             print_page_weight(page_weight(platform))
         if "widget" not in args.skip:
-            ours, theirs = first_widget(platform, args.runs)
-            a, b = statistics.median(ours), statistics.median(theirs)
             print(
-                f"first widget usable, median of {args.runs}: Omsorgslyft {a:.2f} s, stock Voilà {b:.2f} s (ratio {b / a:.2f}x)"
+                f"first control (navigation to the first enabled input), median of "
+                f"{args.runs}, warm browser cache:",
+                flush=True,
             )
+            first_control(platform, args.runs)
         if "submit" not in args.skip:
             s = submissions(platform, at_once=10, sustained=30, stock_runs=5)
             print(
