@@ -27,15 +27,14 @@ from platform_fixture import CHROMIUM_ARGS, PASSWORD, ROOT, Platform, start_plat
 from test_learn_limits import (
     RIGHT,
     connection_file,
-    cookie_header,
     kernel_process,
     open_module,
     page_api,
     page_token,
     run_in_kernel,
     store,
-    ws_url,
 )
+from test_learning_security import cookie_header, ws_url
 
 from omsorgslyft.authoring import load_module
 from omsorgslyft.learn.preheat import allocate
