@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from platform_fixture import PASSWORD, ROOT, Platform, start_platform
+from pages import login
+from platform_fixture import ROOT, Platform, start_platform
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 FIRST_VISIT = 1_500_000
@@ -173,14 +174,6 @@ def open_page(page: Page, traffic: Traffic, url: str) -> None:
     page.wait_for_timeout(500)
 
 
-def log_in(page: Page, platform: Platform, user: str) -> None:
-    page.goto(f"{platform.url}/hub/login")
-    page.get_by_label("Användarnamn").fill(user)
-    page.get_by_label("Lösenord").fill(PASSWORD)
-    page.get_by_role("button", name="Logga in").click()
-    expect(page.get_by_role("heading", name="Mina utbildningar")).to_be_visible()
-
-
 def module_url(platform: Platform, module: str) -> str:
     return f"{platform.url}/services/learn/modul/{module}"
 
@@ -221,7 +214,7 @@ def test_a_module_page_is_light_and_still_works(two_modules: Platform, browser: 
         ),
     )
     page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
-    log_in(page, platform, "anna")
+    login(page, platform, "anna")
     traffic = Traffic(context, page)
 
     # a first visit, nothing of the learn service's in the cache

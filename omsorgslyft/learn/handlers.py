@@ -280,18 +280,14 @@ class CertificateHandler(LearnHandler):
         self.finish(pdf)
 
 
-@web.stream_request_body
-class PageApiHandler(web.RequestHandler):
-    """Called by a module page's kernel with its capability token (never by a browser).
+class KernelApiHandler(web.RequestHandler):
+    """What the two APIs called by page kernels (never by a browser) share: JSON replies,
+    no cookies, nothing cached; a body read in chunks up to ``max_body``."""
 
-    The token and the declared length are checked when the headers have arrived
-    (``prepare``), before any of the body is read: a request without a valid token, or
-    longer than ``MAX_API_BODY``, is answered and the connection closed unread.
-    """
+    max_body = 0
+    _body: bytearray
 
-    session: PageSession | None = None
-
-    def check_xsrf_cookie(self) -> None:  # token-authenticated, no cookies involved
+    def check_xsrf_cookie(self) -> None:  # the kernel proves itself; no cookies involved
         return
 
     @property
@@ -307,6 +303,24 @@ class PageApiHandler(web.RequestHandler):
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps(data, ensure_ascii=False))
+
+    def data_received(self, chunk: bytes) -> None:
+        if len(self._body) + len(chunk) > self.max_body:
+            raise web.HTTPError(413)
+        self._body += chunk
+
+
+@web.stream_request_body
+class PageApiHandler(KernelApiHandler):
+    """Called by a module page's kernel with its capability token (never by a browser).
+
+    The token and the declared length are checked when the headers have arrived
+    (``prepare``), before any of the body is read: a request without a valid token, or
+    longer than ``MAX_API_BODY``, is answered and the connection closed unread.
+    """
+
+    session: PageSession | None = None
+    max_body = MAX_API_BODY
 
     def prepare(self) -> None:
         self._body = bytearray()
@@ -330,11 +344,6 @@ class PageApiHandler(web.RequestHandler):
         if set_max is not None:
             set_max(MAX_API_BODY)
         self.session = session
-
-    def data_received(self, chunk: bytes) -> None:
-        if len(self._body) + len(chunk) > MAX_API_BODY:
-            raise web.HTTPError(413)
-        self._body += chunk
 
     async def post(self, action: str) -> None:
         session = self.session
@@ -423,7 +432,7 @@ def page_state(app: LearnService, session: PageSession) -> dict[str, Any]:
 
 
 @web.stream_request_body
-class PageBindHandler(web.RequestHandler):
+class PageBindHandler(KernelApiHandler):
     """A preheated page's kernel asks whose page it is (never a browser).
 
     The request names the kernel and the time, signed with the kernel's connection key
@@ -435,23 +444,7 @@ class PageBindHandler(web.RequestHandler):
     """
 
     _gone: asyncio.Future[None] | None = None
-
-    def check_xsrf_cookie(self) -> None:  # signed by the kernel, no cookies involved
-        return
-
-    @property
-    def app(self) -> LearnService:
-        return self.settings["omsorgslyft"]  # type: ignore[no-any-return]
-
-    def set_default_headers(self) -> None:
-        self.set_header("Content-Security-Policy", BASE_POLICY)
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Cache-Control", NO_STORE)
-
-    def reply(self, status: int, data: Any) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps(data, ensure_ascii=False))
+    max_body = MAX_BIND_BODY
 
     def prepare(self) -> None:
         self._body = bytearray()
@@ -462,11 +455,6 @@ class PageBindHandler(web.RequestHandler):
         set_max = getattr(self.request.connection, "set_max_body_size", None)
         if set_max is not None:
             set_max(MAX_BIND_BODY)
-
-    def data_received(self, chunk: bytes) -> None:
-        if len(self._body) + len(chunk) > MAX_BIND_BODY:
-            raise web.HTTPError(413)
-        self._body += chunk
 
     def on_connection_close(self) -> None:
         if self._gone is not None and not self._gone.done():
