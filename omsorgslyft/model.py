@@ -71,6 +71,11 @@ class Question:
     items: tuple[Option, ...] = ()
     pairs: tuple[Pair, ...] = ()
     explanation_html: str = ""
+    #: the heading (its id and text) a learner who got this wrong should read again
+    section_id: str = ""
+    section: str = ""
+    #: the draw group (``urval`` in the front matter) this pool question belongs to
+    group: str = ""
 
     def correct_answer(self) -> str | list[str] | dict[str, str]:
         """The answer that earns full points, in the shape the learner runtime stores."""
@@ -150,6 +155,33 @@ class Prose:
 Block = Prose | Question | Dialogue | Reflection | Glossary
 
 
+class FailReview(StrEnum):
+    """What a learner sees after a failed attempt (never the right option)."""
+
+    SECTIONS = "avsnitt"  # the score, which questions were wrong and the section to reread
+    SCORE = "poäng"  # the score only
+
+
+class PassReview(StrEnum):
+    """What a learner sees after a pass."""
+
+    EXPLANATIONS = "förklaringar"  # every asked question's explanation and feedback
+    SCORE = "poäng"
+
+
+@dataclass(frozen=True)
+class CheckRules:
+    """How the knowledge check is drawn and reviewed (``kunskapskontroll:`` in the front
+    matter). ``asked`` 0 means every graded question, in every attempt."""
+
+    asked: int = 0
+    groups: tuple[tuple[str, int], ...] = ()
+    variants: int = 4
+    attempts_per_day: int = 3
+    after_fail: FailReview = FailReview.SECTIONS
+    after_pass: PassReview = PassReview.EXPLANATIONS
+
+
 @dataclass(frozen=True)
 class Module:
     """A validated training module."""
@@ -168,6 +200,7 @@ class Module:
     path: str = ""
     summary: str = ""
     audience: tuple[str, ...] = field(default=())
+    check: CheckRules = field(default=CheckRules())
 
     @property
     def questions(self) -> tuple[Question, ...]:

@@ -32,6 +32,9 @@ class FrontMatter:
     sources: tuple[Source, ...]
     summary: str
     audience: tuple[str, ...]
+    #: the ``kunskapskontroll`` field as written and its line (``checkrules`` reads it)
+    check_raw: Any = None
+    check_line: int = 0
 
 
 Report = Callable[[int, str], None]
@@ -86,6 +89,7 @@ FIELDS: dict[str, tuple[bool, Callable[[Any], str | None]]] = {
     "källor": (True, lambda v: None),  # checked item by item below
     "sammanfattning": (False, _text),
     "målgrupp": (False, _text_list),
+    "kunskapskontroll": (False, lambda v: None),  # checked by checkrules.parse_check_rules
 }
 SOURCE_FIELDS = {"id", "titel", "utgivare", "år", "url"}
 
@@ -150,6 +154,8 @@ def parse_front_matter(text: str, first_line: int, report: Report) -> FrontMatte
         sources=sources,
         summary=values.get("sammanfattning", "").strip(),
         audience=tuple(values.get("målgrupp", ())),
+        check_raw=values.get("kunskapskontroll"),
+        check_line=lines.get("kunskapskontroll", first_line),
     )
 
 

@@ -122,14 +122,27 @@ class Renderer:
     def __init__(self, md: MarkdownIt, module_dir: Path | None) -> None:
         self.md = md
         self.module_dir = module_dir
+        #: section heading id -> its text, in the order rendered
+        self.headings: dict[str, str] = {}
 
     def render(self, tokens: Sequence[Token]) -> str:
-        for token in tokens:
+        for i, token in enumerate(tokens):
             if token.type == "inline":
                 self._rewrite_inline(token.children or [])
+            elif token.type == "heading_open" and token.tag in ("h2", "h3") and i + 1 < len(tokens):
+                self._name_heading(token, inline_text(tokens[i + 1]))
         out = self.md.renderer.render(list(tokens), self.md.options, {})
         # A blank line would end an HTML block inside a notebook's Markdown cell.
         return "\n".join(line for line in out.splitlines() if line.strip())
+
+    def _name_heading(self, token: Token, text: str) -> None:
+        """Give a section heading an id (its slug) that links and review can point to."""
+        base = slug(text)
+        key, n = base, 2
+        while key in self.headings and self.headings[key] != text:
+            key, n = f"{base}-{n}", n + 1
+        self.headings[key] = text
+        token.attrs["id"] = key
 
     def render_inline(self, token: Token) -> str:
         return self.render([token]).strip()

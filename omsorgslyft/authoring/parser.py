@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from markdown_it.token import Token
 from mdit_py_plugins.attrs.parse import ParseError
 from mdit_py_plugins.attrs.parse import parse as parse_attrs
 
+from omsorgslyft.authoring.checkrules import check_pool, parse_check_rules
 from omsorgslyft.authoring.diagnostics import Diagnostic, ModuleError
 from omsorgslyft.authoring.frontmatter import FrontMatter, is_valid_id, parse_front_matter
 from omsorgslyft.authoring.markdown import (
@@ -29,6 +31,7 @@ from omsorgslyft.authoring.markdown import (
 )
 from omsorgslyft.model import (
     Block,
+    CheckRules,
     Dialogue,
     DialogueChoice,
     DialogueNode,
@@ -48,11 +51,11 @@ Group = list[Token]
 QUESTION_BLOCKS = {kind.value: kind for kind in QuestionKind}
 BLOCK_NAMES = [*QUESTION_BLOCKS, "dialog", "reflektion", "ordlista", "kunskapskontroll"]
 ALLOWED_ATTRS = {
-    "enkelval": {"id", "vikt"},
-    "flerval": {"id", "vikt"},
-    "sant-falskt": {"id", "vikt", "svar"},
-    "ordning": {"id", "vikt"},
-    "para": {"id", "vikt"},
+    "enkelval": {"id", "vikt", "avsnitt", "grupp"},
+    "flerval": {"id", "vikt", "avsnitt", "grupp"},
+    "sant-falskt": {"id", "vikt", "svar", "avsnitt", "grupp"},
+    "ordning": {"id", "vikt", "avsnitt", "grupp"},
+    "para": {"id", "vikt", "avsnitt", "grupp"},
     "dialog": {"id"},
     "nod": {"id"},
     "reflektion": {"id"},
@@ -125,6 +128,12 @@ class ModuleParser:
         self._check_inline(tokens)
         blocks = self._top_level(tokens)
         self._check_module(blocks)
+        blocks = self._sections(blocks)
+        rules = CheckRules()
+        if front is not None and front.check_raw is not None:
+            rules = parse_check_rules(front.check_raw, front.check_line, self.error)
+            pool = [b for b in blocks if isinstance(b, Question) and b.graded]
+            check_pool(rules, pool, front.check_line, self.error)
         if self.diagnostics or front is None:
             return None
         return Module(
@@ -142,6 +151,7 @@ class ModuleParser:
             path=self.path,
             summary=front.summary,
             audience=front.audience,
+            check=rules,
         )
 
     def _check_folder(self, front: FrontMatter) -> None:
@@ -417,6 +427,8 @@ class ModuleParser:
             self.error(
                 line, "vikt= gäller bara frågor i kunskapskontrollen (övningar ger inga poäng)."
             )
+        if ("avsnitt" in attrs or "grupp" in attrs) and not graded:
+            self.error(line, "avsnitt= och grupp= gäller bara frågor i kunskapskontrollen.")
         if name == "ordlista":
             return self._glossary(group, line)
         block_id = self._block_id(name, attrs, line)
@@ -502,6 +514,8 @@ class ModuleParser:
             "graded": graded,
             "points": points,
             "explanation_html": expl_html,
+            "section_id": attrs.get("avsnitt", ""),
+            "group": attrs.get("grupp", ""),
         }
         if kind is QuestionKind.TRUE_FALSE:
             answer = attrs.get("svar")
@@ -844,6 +858,24 @@ class ModuleParser:
         return Glossary(tuple(terms), line)
 
     # -- whole-module checks ----------------------------------------------------------
+    def _sections(self, blocks: list[Block]) -> list[Block]:
+        """Each graded question's ``avsnitt=`` names a heading of this module: add its text."""
+        headings = self.renderer.headings
+        out: list[Block] = []
+        for block in blocks:
+            if isinstance(block, Question) and block.section_id:
+                if block.section_id not in headings:
+                    known = ", ".join(headings) or "inga"
+                    self.error(
+                        block.line,
+                        f'Frågan "{block.id}" pekar på avsnittet "{block.section_id}", som inte '
+                        f"finns. Rubrikernas id i modulen: {known}.",
+                    )
+                else:
+                    block = replace(block, section=headings[block.section_id])
+            out.append(block)
+        return out
+
     def _check_module(self, blocks: list[Block]) -> None:
         glossary = [t for b in blocks if isinstance(b, Glossary) for t in b.terms]
         known = {t.term_text.casefold() for t in glossary}

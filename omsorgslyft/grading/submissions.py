@@ -16,9 +16,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    inspect,
     select,
+    text,
     update,
 )
+from sqlalchemy.engine import Engine
 
 from omsorgslyft.db import make_engine
 
@@ -31,6 +34,8 @@ submission = Table(
     Column("learner", String(200), nullable=False, index=True),
     Column("module", String(100), nullable=False),
     Column("version", Integer, nullable=False),
+    # the nbgrader assignment that graded it: a variant of the module version (kasam-v1-b)
+    Column("variant", String(120), nullable=False, server_default=""),
     Column("answers", Text, nullable=False),
     Column("status", String(20), nullable=False),  # mottagen | klar | fel
     Column("score", Float),
@@ -53,6 +58,7 @@ class Submission:
     status: str
     result: dict[str, Any] | None
     received_at: datetime
+    variant: str = ""
 
 
 def _row(row: Any) -> Submission:
@@ -65,16 +71,33 @@ def _row(row: Any) -> Submission:
         row.status,
         json.loads(row.result) if row.result else None,
         row.received_at,
+        row.variant or "",
     )
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """A log written before pools had no ``variant`` column: add it (its module's name)."""
+    columns = {c["name"] for c in inspect(engine).get_columns("submission")}
+    if "variant" not in columns:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE submission ADD COLUMN variant VARCHAR(120)"))
+            conn.execute(text("UPDATE submission SET variant = module"))
 
 
 class SubmissionLog:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
 
     def receive(
-        self, sid: str, learner: str, module: str, version: int, answers: dict[str, Any]
+        self,
+        sid: str,
+        learner: str,
+        module: str,
+        version: int,
+        answers: dict[str, Any],
+        variant: str = "",
     ) -> tuple[Submission, bool]:
         """Store a submission unless ``sid`` is known; returns it and whether it is new."""
         with self.engine.begin() as conn:
@@ -86,6 +109,7 @@ class SubmissionLog:
                 "learner": learner,
                 "module": module,
                 "version": version,
+                "variant": variant or module,
                 "answers": json.dumps(answers),
                 "status": RECEIVED,
                 "received_at": datetime.now(UTC),
