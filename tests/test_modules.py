@@ -48,7 +48,14 @@ def test_module_shape(modules: dict[str, Module], module_id: str) -> None:
         endings = [n for n in d.nodes if n.is_end]
         assert len(branching) >= 2 and len(endings) >= 2, d.id
     assert any(isinstance(b, Reflection) for b in m.blocks)
-    assert 8 <= len(m.graded_questions) <= 12
+    # a question pool: 10 asked per attempt from at least 20, every draw group at least twice
+    # as large as what it asks, and every question points to a heading to read again
+    assert m.check.asked == 10
+    assert len(m.graded_questions) >= 20
+    assert len(m.graded_questions) >= 2 * m.check.asked
+    for group, asked in m.check.groups:
+        assert len([q for q in m.graded_questions if q.group == group]) >= 2 * asked, group
+    assert all(q.section_id for q in m.graded_questions)
     assert all(q.explanation_html for q in m.graded_questions)
     assert 50 <= m.pass_mark <= 100
     assert len(m.glossary) >= 5
