@@ -132,15 +132,23 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from omsorgslyft.records.stats import question_statistics
+    from omsorgslyft.records.stats import NOT_ASKED, question_statistics
 
     config = _config(args)
     stats = question_statistics(config, config.store())
     for module in stats:
         print(f"{module.title} (version {module.version}): {module.attempts} inlämningar")
+        if module.per_attempt < module.pool:
+            print(
+                f"  {module.pool} frågor i frågebanken, {module.per_attempt} per försök "
+                f"({module.variants} varianter)"
+            )
         for q in module.questions:
             wrong = f" · vanligaste fel: {q.common_wrong}" if q.common_wrong else ""
-            print(f"  {q.share_correct:5.0%}  {q.id}: {q.prompt}{wrong}")
+            if q.share_correct is None:
+                print(f"     –  {q.id}: {q.prompt} · {NOT_ASKED}")
+            else:
+                print(f"  {q.share_correct:5.0%}  {q.id}: {q.prompt} · ställd {q.asked}{wrong}")
     return 0
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from omsorgslyft.authoring.draws import module_of
 from omsorgslyft.dates import add_months
 from omsorgslyft.db import make_engine
 from omsorgslyft.records.compute import compute_records
@@ -67,13 +68,18 @@ def register_extract(
     }
     log = store.source(config.submissions_url, "submission")
     if log is not None:
+        columns = [c for c in submission.c if c.name != "variant"]
+        query = select(*columns, store.variant_column(log)).where(
+            submission.c.learner == who.username
+        )
         with log.connect() as conn:
-            for r in conn.execute(select(submission).where(submission.c.learner == who.username)):
+            for r in conn.execute(query):
                 extract["inlamningar"].append(
                     {
                         "id": r.id,
                         "modul": r.module,
                         "version": r.version,
+                        "variant": r.variant or r.module,
                         "svar": json.loads(r.answers),
                         "status": r.status,
                         "poang": r.score,
@@ -108,13 +114,15 @@ def register_extract(
                     }
                 )
     if config.gradebook_url:
-        for (student, module), (stamp, score, max_score) in store.gradebook_scores(
+        # one row per nbgrader assignment: a variant of a module version (kasam-v1-b)
+        for (student, assignment), (stamp, score, max_score) in store.gradebook_scores(
             who.username, everything=True
         ).items():
             if student == who.username:
                 extract["gradebook"].append(
                     {
-                        "modul": module,
+                        "modul": module_of(assignment),
+                        "variant": assignment,
                         "inlamnad": stamp.isoformat() if stamp else None,
                         "poang": score,
                         "max_poang": max_score,
@@ -129,7 +137,7 @@ def _pseudonym(username: str) -> str:
 
 
 def _statistics_only(result: dict[str, Any]) -> dict[str, Any]:
-    keep = ("module", "version", "score", "max_score", "percent", "pass_mark", "passed")
+    keep = ("module", "version", "variant", "score", "max_score", "percent", "pass_mark", "passed")
     out = {k: result[k] for k in keep if k in result}
     if "questions" in result:
         out["questions"] = [

@@ -26,6 +26,8 @@ from sqlalchemy import (
     select,
 )
 
+from omsorgslyft.authoring.draws import module_of
+
 gradebook = MetaData()
 gb_assignment = Table(
     "assignment", gradebook, Column("id", String(32), primary_key=True), Column("name", String)
@@ -71,6 +73,19 @@ gb_source_notebook = Table("notebook", gradebook, Column("id", String(32), prima
 
 
 Scores = dict[tuple[str, str], tuple[datetime, float, float]]
+# (student, module) -> [(assignment, timestamp, score, max score)]
+ModuleScores = dict[tuple[str, str], list[tuple[str, datetime, float, float]]]
+
+
+def per_module(scores: Scores) -> ModuleScores:
+    """Gradebook scores regrouped by the module each assignment is a variant of: a
+    student may have one gradebook submission for each variant of a module."""
+    out: ModuleScores = {}
+    for (student, assignment), (stamp, score, max_score) in scores.items():
+        out.setdefault((student, module_of(assignment)), []).append(
+            (assignment, stamp, score, max_score)
+        )
+    return out
 
 
 def gradebook_scores(

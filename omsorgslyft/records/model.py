@@ -85,6 +85,9 @@ class Attempt(NamedTuple):
     max_score: float
     passed: bool
     graded_at: datetime
+    # the nbgrader assignment that graded it: a variant of the module version
+    # (``kasam-v1-b``), or the module's id for an attempt from before question pools
+    variant: str = ""
 
 
 @dataclass(frozen=True)

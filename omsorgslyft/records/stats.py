@@ -3,6 +3,11 @@
 Read from the submission log (answers as option ids, and which questions the gradebook
 scored as correct) and the answer store's page sessions (when a learner first opened the
 module). Never from reflections, and nothing here names a learner.
+
+A module's knowledge check is a pool of questions, and each attempt asks some of them (the
+variant it was given, ``kasam-v1-b``). So every pool question is counted over the graded
+attempts that asked it, whichever variant that was: the result of an attempt lists the
+questions it asked. Attempts, learners and passes are counted per module version.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from omsorgslyft.authoring.draws import draw_variants
 from omsorgslyft.model import Module, QuestionKind
 from omsorgslyft.records.config import RecordsConfig
 from omsorgslyft.records.store import RecordsStore
@@ -41,19 +47,23 @@ def plain(fragment: str) -> str:
     return html.unescape(" ".join("".join(parser.parts).split()))
 
 
+NOT_ASKED = "inte ställd än"
+
+
 @dataclass(frozen=True)
 class QuestionStats:
     id: str
     prompt: str
     kind: str
-    answers: int
-    correct: int
+    asked: int  # graded attempts that asked this pool question
+    correct: int  # of those, the ones that got it right
     common_wrong: str  # the most chosen wrong option ("" if none or not a choice question)
     common_wrong_count: int
 
     @property
-    def share_correct(self) -> float:
-        return self.correct / self.answers if self.answers else 0.0
+    def share_correct(self) -> float | None:
+        """Right among the attempts that asked it; None for a question not asked yet."""
+        return self.correct / self.asked if self.asked else None
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,9 @@ class ModuleStats:
     passed: int
     median_minutes: float | None
     questions: tuple[QuestionStats, ...]
+    pool: int = 0  # graded questions in the module's pool
+    per_attempt: int = 0  # how many of them each attempt asks
+    variants: int = 1  # pre-built variants of this version
 
 
 def _minutes(opened: datetime | None, submitted: datetime) -> float | None:
@@ -121,7 +134,7 @@ def question_statistics(
     out = []
     for module in modules:
         mine = [r for r in by_module.get(module.id, []) if r.version == module.version]
-        answers: Counter[str] = Counter()
+        asked: Counter[str] = Counter()
         correct: Counter[str] = Counter()
         wrong: dict[str, Counter[str]] = defaultdict(Counter)
         first_pass: dict[str, datetime] = {}
@@ -137,7 +150,7 @@ def question_statistics(
             for q in module.graded_questions:
                 if q.id not in scored:
                     continue
-                answers[q.id] += 1
+                asked[q.id] += 1
                 if scored[q.id].get("correct"):
                     correct[q.id] += 1
                     continue
@@ -155,6 +168,7 @@ def question_statistics(
             if (m := _minutes(opened.get((learner, module.id, module.version)), when)) is not None
         ]
         questions = []
+        pool = len(module.graded_questions)
         for q in module.graded_questions:
             top = wrong[q.id].most_common(1)
             text = plain(options[q.id][top[0][0]].html) if top else ""
@@ -163,7 +177,7 @@ def question_statistics(
                     q.id,
                     plain(q.prompt_html),
                     q.kind.value,
-                    answers[q.id],
+                    asked[q.id],
                     correct[q.id],
                     text,
                     top[0][1] if top else 0,
@@ -179,6 +193,9 @@ def question_statistics(
                 len(first_pass),
                 round(median(times), 1) if times else None,
                 tuple(questions),
+                pool=len(module.graded_questions),
+                per_attempt=min(module.check.asked or pool, pool),
+                variants=len(draw_variants(module)),
             )
         )
     return out

@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 
 from omsorgslyft.db import make_engine, upsert
-from omsorgslyft.records.gradebook import Scores, gradebook_scores
+from omsorgslyft.records.gradebook import Scores, gradebook_scores, per_module
 from omsorgslyft.records.model import Attempt, Employee, ModuleVersion
 
 metadata = MetaData()
@@ -305,11 +305,15 @@ class RecordsStore:
     ) -> dict[tuple[str, str], list[Attempt]]:
         """Every graded attempt per (learner, module), oldest first.
 
+        An attempt of any variant of a module (``kasam-v1-b``) is an attempt of that module:
+        the log keeps the module's id and, apart, the variant that graded it.
+
         History and versions come from the submission log, whose scores are what nbgrader
         put in the gradebook when it autograded. What changed in the gradebook after that
         (manual grades and extra credit given in formgrader) is read from the gradebook and
-        replaces the score of the submission it belongs to. Passed means the score reaches
-        the module's pass mark.
+        replaces the score of the submission it belongs to: same module, same variant, and
+        received when the gradebook's submission was. Passed means the score reaches the
+        module's pass mark.
         """
         from omsorgslyft.grading.submissions import DONE, submission
 
@@ -323,6 +327,7 @@ class RecordsStore:
             submission.c.learner,
             submission.c.module,
             submission.c.version,
+            self.variant_column(source),
             submission.c.score,
             submission.c.max_score,
             type_coerce(submission.c.received_at, String).label("received_at"),
@@ -338,9 +343,9 @@ class RecordsStore:
             with source.connect() as conn:
                 # plain driver tuples: SQLAlchemy's row objects cost more than the query
                 rows = conn.execute(query).cursor.fetchall()
-            corrections = reading.result() if reading is not None else {}
+            corrections = per_module(reading.result()) if reading is not None else {}
         received: dict[tuple[str, str], list[Any]] = defaultdict(list)
-        for learner_, module, version, score, max_score, got, graded in rows:
+        for learner_, module, version, variant, score, max_score, got, graded in rows:
             key = (learner_, module)
             score, max_score = score or 0.0, max_score or 0.0
             mark = pass_marks.get(module, 100)
@@ -353,6 +358,7 @@ class RecordsStore:
                     max_score,
                     bool(max_score) and 100.0 * score / max_score >= mark,
                     _moment(graded),
+                    variant or module,
                 )
             )
             if key in corrections:
@@ -363,18 +369,32 @@ class RecordsStore:
                 out[key] = [items[i] for i in order]
                 if key in received:
                     received[key] = [received[key][i] for i in order]
-        for key, (stamp, score, max_score) in corrections.items():
+        for key, found in corrections.items():
             stamps = received.get(key, [])
-            # the gradebook holds the submission whose received time is its timestamp
-            for i in range(len(stamps) - 1, -1, -1):
-                if _same_moment(_moment(stamps[i]), stamp):
-                    mark = pass_marks.get(key[1], 100)
-                    passed = bool(max_score) and 100.0 * score / max_score >= mark
-                    out[key][i] = out[key][i]._replace(
-                        score=score, max_score=max_score, passed=passed
-                    )
-                    break
+            mark = pass_marks.get(key[1], 100)
+            for assignment, stamp, score, max_score in found:
+                # the gradebook holds the variant's submission whose received time is its
+                # timestamp (nbgrader keeps one per student and assignment)
+                for i in range(len(stamps) - 1, -1, -1):
+                    if out[key][i].variant == assignment and _same_moment(
+                        _moment(stamps[i]), stamp
+                    ):
+                        passed = bool(max_score) and 100.0 * score / max_score >= mark
+                        out[key][i] = out[key][i]._replace(
+                            score=score, max_score=max_score, passed=passed
+                        )
+                        break
         return out
+
+    def variant_column(self, log: Engine) -> Any:
+        """The submission log's ``variant`` column, labelled so; a log from before question
+        pools (not yet upgraded by the grading service) has none, and its module's id is
+        its variant."""
+        from omsorgslyft.grading.submissions import submission
+
+        if _has_column(log, "submission", "variant"):
+            return submission.c.variant.label("variant")
+        return submission.c.module.label("variant")
 
     def gradebook_scores(self, learner: str | None = None, everything: bool = False) -> Scores:
         """(student, assignment) -> (timestamp, score, max score) from nbgrader's gradebook.
@@ -410,6 +430,18 @@ class RecordsStore:
 
 
 _TABLES: set[tuple[str, str | None]] = set()
+_COLUMNS: set[tuple[str, str, str]] = set()
+
+
+def _has_column(engine: Engine, table: str, column: str) -> bool:
+    """Whether ``table`` has ``column`` (asked until it has: its owner may add it later)."""
+    key = (str(engine.url), table, column)
+    if key in _COLUMNS:
+        return True
+    if column in {c["name"] for c in inspect(engine).get_columns(table)}:
+        _COLUMNS.add(key)
+        return True
+    return False
 
 
 def _has_table(engine: Engine, url: str, table: str | None = None) -> bool:
