@@ -327,3 +327,46 @@ def test_a_manual_grade_on_variant_b_corrects_that_attempt(world: World) -> None
     finally:
         gb.close()
         gb.engine.dispose()
+
+
+def test_a_log_from_before_pools_reads_each_module_as_its_own_variant(tmp_path: Path) -> None:
+    """A submission log the grading service has not upgraded yet has no ``variant``
+    column: records still read it (read-only, so they cannot add the column)."""
+    from sqlalchemy import create_engine, text
+
+    url = sqlite_url(tmp_path, "submissions")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TABLE submission (id VARCHAR(64) PRIMARY KEY, learner VARCHAR(200), "
+                "module VARCHAR(100), version INTEGER, answers TEXT, status VARCHAR(20), "
+                "score FLOAT, max_score FLOAT, result TEXT, received_at DATETIME, "
+                "graded_at DATETIME)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO submission VALUES ('s1', 'anna', 'kasam', 1, '{}', :done, 9, 10, "
+                "'{}', '2026-05-04 08:00:00.000000', '2026-05-04 08:00:05.000000')"
+            ),
+            {"done": DONE},
+        )
+    engine.dispose()
+    config = RecordsConfig(
+        modules_dir=tmp_path / "modules",
+        courses_dir=tmp_path / "courses",
+        records_url=sqlite_url(tmp_path, "records"),
+        submissions_url=url,
+        modules={"kasam": ModuleFacts("kasam", "KASAM", 1, 80)},
+    )
+    store = config.store()
+    try:
+        store.apply_import(store.plan_import([person("1001", "anna")]), "p.csv", "t")
+        (attempt,) = store.attempts(config.pass_marks)[("anna", "kasam")]
+        assert (attempt.variant, attempt.score, attempt.passed) == ("kasam", 9.0, True)
+        extract = register_extract(config, store, "1001")
+        assert extract is not None
+        assert [(s["modul"], s["variant"]) for s in extract["inlamningar"]] == [("kasam", "kasam")]
+    finally:
+        store.dispose()
