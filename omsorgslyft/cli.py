@@ -38,7 +38,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         r = module_readability(m)
         print(
             f"{m.path}: ok · {m.minutes} min · {len(m.exercises)} övningar · "
-            f"{len(m.graded_questions)} frågor i kunskapskontrollen ({m.max_points} poäng) · "
+            f"{len(m.graded_questions)} frågor i kunskapskontrollen"
+            + (f", {m.check.asked} per försök" if m.check.asked else "")
+            + " · "
             f"LIX {r.lix:.0f}"
         )
     bad = len({d.path for d in diagnostics})
@@ -60,7 +62,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"Inget byggdes: {len(exc.diagnostics)} fel.", file=sys.stderr)
         return 1
     for b in built:
-        print(f"{b.module.id}: {b.release}")
+        names = ", ".join(a.name for a in b.assignments.values())
+        print(f"{b.module.id}: {b.page} (rättas som {names})")
     print(f"{len(built)} moduler byggda.")
     return 0
 
@@ -88,7 +91,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
             sys.executable,
             "-m",
             "voila",
-            str(built.release),
+            str(built.page),
             "--no-browser",
             f"--port={args.port}",
             "--Voila.ip=127.0.0.1",

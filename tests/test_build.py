@@ -10,7 +10,6 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from omsorgslyft.authoring import load_module
 from omsorgslyft.grading.build import Built, build_modules, validate_nbgrader
 from omsorgslyft.grading.course import Course, fill_answers
 
@@ -32,6 +31,7 @@ giltighet: 12
 kompetenser: [test]
 lärandemål: [testa]
 källor: [{id: S1, titel: Test}]
+kunskapskontroll: {frågor: 3, varianter: 2}
 ---
 Inledning.
 
@@ -110,50 +110,72 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
     return {b.module.id: b for b in result}
 
 
+def _everything(b: Built) -> list[Path]:
+    return [p for a in b.assignments.values() for p in (a.source, a.release)]
+
+
 def test_metadata_is_valid_for_nbgrader(built: dict[str, Built]) -> None:
     for b in built.values():
-        for path in (b.source, b.release):
+        for path in _everything(b):
             validate_nbgrader(nbformat.read(path, as_version=4))
 
 
-def test_release_holds_no_answer_key(built: dict[str, Built]) -> None:
+def test_each_variant_is_an_assignment_of_its_own(built: dict[str, Built]) -> None:
     b = built["sentinel"]
-    source = b.source.read_text(encoding="utf-8")
-    release = b.release.read_text(encoding="utf-8")
-    # the sentinels are in the module and the key in the source (so the checks can fail) ...
+    assert sorted(a.name for a in b.assignments.values()) == ["sentinel-v3-a", "sentinel-v3-b"]
+    for a in b.assignments.values():
+        assert len(a.questions) == 3
+        nb = nbformat.read(a.release, as_version=4)
+        answer_cells = [
+            c.metadata["nbgrader"]["grade_id"]
+            for c in nb.cells
+            if c.metadata["nbgrader"].get("solution")
+        ]
+        assert answer_cells == [f"svar-{q}" for q in a.questions]
+    assert set(b.assignments["a"].questions) != set(b.assignments["b"].questions)
+    # the exempelmodul asks every question: one variant
+    assert list(built["exempelmodul"].assignments) == ["a"]
+
+
+def test_page_and_releases_hold_no_answer_key(built: dict[str, Built]) -> None:
+    b = built["sentinel"]
+    page = b.page.read_text(encoding="utf-8")
+    sources = [a.source.read_text(encoding="utf-8") for a in b.assignments.values()]
+    releases = [a.release.read_text(encoding="utf-8") for a in b.assignments.values()]
+    # the sentinels are in the module and the key in the sources (so the checks can fail) ...
     assert "HEMLIG-FORKLARING-1" in b.module.graded_questions[0].explanation_html
     assert "HEMLIG-ATERKOPPLING-2" in b.module.graded_questions[0].options[1].feedback_html
-    assert "### BEGIN HIDDEN TESTS" in source and "BEGIN SOLUTION" in source
-    # ... and none of them reach the released notebook
-    assert "HEMLIG" not in release
-    assert "BEGIN SOLUTION" not in release and "HIDDEN TESTS" not in release
-    assert "assert" not in release
-    nb = nbformat.read(b.release, as_version=4)
-    graded_cells = [
-        c.source for c in nb.cells if c.metadata["nbgrader"]["grade_id"].startswith("fraga-")
-    ]
-    assert len(graded_cells) == len(b.module.graded_questions)
-    for cell in graded_cells:
-        for key in ("'correct'", "'answer'", "'explanation'", "'feedback'"):
-            assert key not in cell
+    assert all("### BEGIN HIDDEN TESTS" in s and "BEGIN SOLUTION" in s for s in sources)
+    # ... and none of them reach the page or a released notebook
+    for text in (page, *releases):
+        assert "HEMLIG" not in text
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+        assert "assert" not in text
+    nb = nbformat.read(b.page, as_version=4)
+    (check,) = [c.source for c in nb.cells if c.source.startswith("ol.check(")]
+    for key in ("'correct'", "'answer'", "'explanation'", "'feedback'"):
+        assert key not in check
+    # every pool question is on the page (the draw is the learn service's), without a key
+    for q in b.module.graded_questions:
+        assert f"'{q.id}': {{'type'" in check
     # exercises keep their feedback: it is shown at once
-    assert "SYNLIG-OVNING" in release
+    assert "SYNLIG-OVNING" in page
     for question in b.module.graded_questions:
         answer = question.correct_answer()
         if isinstance(answer, str):
             # the right option's id is there exactly as often as every wrong one
-            counts = {release.count(o.id) for o in question.options}
-            assert counts == {release.count(answer)} and release.count(answer) >= 1, question.id
+            counts = {page.count(o.id) for o in question.options}
+            assert counts == {page.count(answer)} and page.count(answer) >= 1, question.id
         else:
-            assert repr(answer) not in release and json.dumps(answer) not in release, question.id
+            assert repr(answer) not in page and json.dumps(answer) not in page, question.id
 
 
-def test_release_shuffles_ordering_and_matching(built: dict[str, Built]) -> None:
+def test_page_shuffles_ordering_and_matching(built: dict[str, Built]) -> None:
     module = built["sentinel"].module
     k4 = next(q for q in module.graded_questions if q.id == "k4")
-    release = built["sentinel"].release.read_text(encoding="utf-8")
+    page = built["sentinel"].page.read_text(encoding="utf-8")
     ids = [item.id for item in k4.items]
-    positions = [release.index(i) for i in ids]
+    positions = [page.index(i) for i in ids]
     assert positions != sorted(positions)
 
 
@@ -166,10 +188,8 @@ def _execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
 
 
 @pytest.mark.parametrize("module_id", ["exempelmodul", "sentinel"])
-def test_release_runs_top_to_bottom(
-    built: dict[str, Built], module_id: str, tmp_path: Path
-) -> None:
-    nb = nbformat.read(built[module_id].release, as_version=4)
+def test_page_runs_top_to_bottom(built: dict[str, Built], module_id: str, tmp_path: Path) -> None:
+    nb = nbformat.read(built[module_id].page, as_version=4)
     _execute(nb, tmp_path)
     errors = [
         o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
@@ -182,53 +202,38 @@ def test_release_runs_top_to_bottom(
         for o in c.outputs
         if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
     ]
-    assert len(widgets) == len(built[module_id].module.exercises) + len(
-        built[module_id].module.graded_questions
-    ) + 1 + sum(1 for b in built[module_id].module.blocks if type(b).__name__ == "Reflection")
+    module = built[module_id].module
+    reflections = sum(1 for b in module.blocks if type(b).__name__ == "Reflection")
+    # one widget per exercise and reflection, and one for the whole knowledge check
+    assert len(widgets) == len(module.exercises) + reflections + 1
 
 
 @pytest.mark.parametrize("module_id", ["exempelmodul", "sentinel"])
 def test_autograde_right_and_wrong(built: dict[str, Built], module_id: str) -> None:
     b = built[module_id]
-    course = Course(b.source.parents[2])
-    released = nbformat.read(b.release, as_version=4)
+    course = Course(b.page.parents[2])
+    for a in b.assignments.values():
+        released = nbformat.read(a.release, as_version=4)
+        asked = [q for q in b.module.graded_questions if q.id in a.questions]
+        right = {k: v for k, v in right_answers(b.module).items() if k in a.questions}
+        wrong = {k: v for k, v in wrong_answers(b.module).items() if k in a.questions}
 
-    course.submit(module_id, "ratt", fill_answers(released, right_answers(b.module)))
-    good = course.autograde(module_id, "ratt")
-    assert good.max_score == b.module.max_points
-    assert good.score == b.module.max_points
+        course.submit(a.name, "ratt", fill_answers(released, right))
+        good = course.autograde(a.name, "ratt")
+        assert good.max_score == good.score == sum(q.points for q in asked)
 
-    course.submit(module_id, "fel", fill_answers(released, wrong_answers(b.module)))
-    bad = course.autograde(module_id, "fel")
-    assert bad.score == 0
-    assert {q.question_id for q in bad.questions} == {q.id for q in b.module.graded_questions}
+        course.submit(a.name, "fel", fill_answers(released, wrong))
+        bad = course.autograde(a.name, "fel")
+        assert bad.score == 0
+        assert {q.question_id for q in bad.questions} == set(a.questions)
 
-    course.submit(module_id, "tom", released)
-    assert course.autograde(module_id, "tom").score == 0
+        course.submit(a.name, "tom", released)
+        assert course.autograde(a.name, "tom").score == 0
 
 
 def test_source_notebook_autogrades_to_full_marks(built: dict[str, Built]) -> None:
     b = built["exempelmodul"]
-    course = Course(b.source.parents[2])
-    course.submit("exempelmodul", "kalla", nbformat.read(b.source, as_version=4))
-    assert course.autograde("exempelmodul", "kalla").score == b.module.max_points
-
-
-def test_example_module_has_every_block_kind() -> None:
-    module = load_module(EXAMPLE)
-    kinds = {type(b).__name__ for b in module.blocks}
-    assert {"Prose", "Question", "Dialogue", "Reflection", "Glossary"} <= kinds
-    assert {q.kind.value for q in module.questions if not q.graded} == {
-        "enkelval",
-        "flerval",
-        "sant-falskt",
-        "ordning",
-        "para",
-    }
-    assert {q.kind.value for q in module.graded_questions} == {
-        "enkelval",
-        "flerval",
-        "sant-falskt",
-        "ordning",
-        "para",
-    }
+    course = Course(b.page.parents[2])
+    a = b.assignments["a"]
+    course.submit(a.name, "kalla", nbformat.read(a.source, as_version=4))
+    assert course.autograde(a.name, "kalla").score == b.module.max_points

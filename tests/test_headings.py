@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from omsorgslyft.authoring import load_module
-from omsorgslyft.authoring.notebook import build_source_notebook
+from omsorgslyft.authoring.notebook import build_page_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = sorted(p.parent for p in (ROOT / "modules").glob("*/module.md"))
 
 
 def headings(module_dir: Path) -> list[str]:
-    nb = build_source_notebook(load_module(module_dir))
+    nb = build_page_notebook(load_module(module_dir))
     html = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     return [
         re.sub(r"<[^>]+>", "", h).strip()

@@ -153,7 +153,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
 @pytest.mark.parametrize("module_id", MODULE_IDS)
 def test_module_runs_and_grades(built: dict[str, Built], module_id: str, tmp_path: Path) -> None:
     b = built[module_id]
-    nb = nbformat.read(b.release, as_version=4)
+    nb = nbformat.read(b.page, as_version=4)
     NotebookClient(
         nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     ).execute()
@@ -161,11 +161,14 @@ def test_module_runs_and_grades(built: dict[str, Built], module_id: str, tmp_pat
         o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
     ]
 
-    course = Course(b.source.parents[2])
-    released = nbformat.read(b.release, as_version=4)
-    course.submit(module_id, "ratt", fill_answers(released, right_answers(b.module)))
-    good = course.autograde(module_id, "ratt")
-    assert good.score == good.max_score == b.module.max_points
-    course.submit(module_id, "fel", fill_answers(released, wrong_answers(b.module)))
-    bad = course.autograde(module_id, "fel")
+    course = Course(b.page.parents[2])
+    first, second = list(b.assignments.values())[:2]
+    right = {k: v for k, v in right_answers(b.module).items() if k in first.questions}
+    course.submit(first.name, "ratt", fill_answers(nbformat.read(first.release, 4), right))
+    good = course.autograde(first.name, "ratt")
+    asked = [q for q in b.module.graded_questions if q.id in first.questions]
+    assert good.score == good.max_score == sum(q.points for q in asked)
+    wrong = {k: v for k, v in wrong_answers(b.module).items() if k in second.questions}
+    course.submit(second.name, "fel", fill_answers(nbformat.read(second.release, 4), wrong))
+    bad = course.autograde(second.name, "fel")
     assert bad.percent() < b.module.pass_mark

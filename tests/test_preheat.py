@@ -62,25 +62,32 @@ def test_slots_stay_empty_until_the_learner_is_known() -> None:
     """Before binding a block is an empty slot (nothing of anyone's, nothing to use);
     after it, the block is built with the learner's saved state."""
     import omsorgslyft.runtime as ol
-    from omsorgslyft.authoring.notebook import learner_spec
+    from omsorgslyft.authoring.notebook import check_spec, learner_spec
 
     spec = learner_spec(EXAMPLE, EXERCISE)
     ol.start({"id": EXAMPLE.id, "version": EXAMPLE.version, "questions": []})
     ol._waiting = []
     try:
         ol.show(spec)
-        ol.submit_button()
+        ol.check(check_spec(EXAMPLE))
         slots = [slot for _, slot in ol._waiting]
         assert len(slots) == 2 and all(slot.children == () for slot in slots)
         saved = EXERCISE.options[1].id
         state = {"svar": {}, "ovning": {EXERCISE.id: saved}, "dialog": {}, "reflektion": {}}
-        ol._bound("http://127.0.0.1:1/", {"token": "t", "state": state, "result": None})
+        asked = [q.id for q in EXAMPLE.graded_questions][::-1][:2]
+        attempt = {"number": 2, "variant": "a", "questions": asked, "seed": 7}
+        reply = {"token": "t", "state": state, "result": None, "attempt": attempt}
+        ol._bound("http://127.0.0.1:1/", reply)
         assert ol._waiting is None
         assert ol.session.store.token == "t"
         assert ol.session.get("ovning", EXERCISE.id) == saved
         values = [getattr(w, "value", None) for w in _walk(slots[0].children[0])]
         assert saved in values  # the control shows the learner's answer
-        assert slots[1].children  # the submit button
+        # the knowledge check shows this attempt's questions, in its order
+        check = slots[1].children[0]
+        shown = [c for c in _walk(check) if "ol-prompt" in str(getattr(c, "value", ""))]
+        assert all(f'id="ol-fraga-{q}"' in c.value for q, c in zip(asked, shown, strict=True))
+        assert len(shown) == 2
     finally:
         ol._waiting = None
 

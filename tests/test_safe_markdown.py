@@ -19,7 +19,7 @@ from voila.exporter import VoilaMarkdownRenderer
 
 from omsorgslyft.authoring import ModuleError, load_module, parse_module
 from omsorgslyft.authoring.markdown import Renderer, make_parser
-from omsorgslyft.authoring.notebook import build_source_notebook, learner_spec
+from omsorgslyft.authoring.notebook import build_page_notebook, learner_spec
 from omsorgslyft.cli import main
 from omsorgslyft.model import Dialogue, Question, Reflection
 
@@ -174,7 +174,7 @@ def test_check_prints_the_line_and_build_writes_nothing(
 def test_compiled_modules_carry_only_known_attributes(folder: Path) -> None:
     """Every Markdown cell and widget text of the real modules, as the page gets them."""
     module = load_module(folder, ROOT)
-    notebook = build_source_notebook(module)
+    notebook = build_page_notebook(module)
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             assert_only_known_attributes(on_page(cell.source))

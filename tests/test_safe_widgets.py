@@ -18,11 +18,12 @@ from ipywidgets.widgets import widget as widget_module
 
 import omsorgslyft.runtime as ol
 from omsorgslyft.authoring import load_module
-from omsorgslyft.authoring.notebook import learner_spec
+from omsorgslyft.authoring.notebook import check_spec, learner_spec
 from omsorgslyft.model import Dialogue, Question, Reflection
 from omsorgslyft.runtime import safety
 from omsorgslyft.runtime.session import MemoryStore, Session
-from omsorgslyft.runtime.widgets import build_widget, plain, submit_widget
+from omsorgslyft.runtime.check import check_widget
+from omsorgslyft.runtime.widgets import build_widget, plain
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = load_module(ROOT / "docs" / "exempelmodul")
@@ -123,7 +124,7 @@ def test_every_runtime_widget_is_guarded(session: Session) -> None:
     for spec in SPECS.values():
         for item in widgets(build_widget(spec, session)):
             assert isinstance(item, safety.Guarded), (spec["id"], type(item))
-    for item in widgets(submit_widget(session)):
+    for item in widgets(check_widget(check_spec(EXAMPLE), session)):
         assert isinstance(item, safety.Guarded), type(item)
 
 
@@ -170,8 +171,11 @@ def test_a_page_cannot_enable_a_disabled_button(
 
 def test_submit_once_passed_cannot_be_clicked_again(session: Session, store: CountingStore) -> None:
     session.preview = False
-    box = submit_widget(session)
-    button = box.children[0]
+    for q in EXAMPLE.graded_questions:
+        session.state["svar"][q.id] = q.correct_answer()
+    box = check_widget(check_spec(EXAMPLE), session)
+    button = box.children[2]
+    assert button.description == "Lämna in"
     click(button)
     assert store.submits == 1 and button.disabled  # passed: nothing more to hand in
     click(button)

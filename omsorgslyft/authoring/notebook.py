@@ -1,17 +1,17 @@
-"""Compile a :class:`Module` into an nbgrader *source* notebook.
+"""Compile a :class:`Module` into the notebook learners open (the module *page*).
 
-Layout of the notebook:
+Layout of the page notebook:
 
 * a locked setup cell that starts the widget runtime and defines ``svar`` (the answers);
 * read-only Markdown cells for prose (already safe HTML) and the glossary;
-* locked widget cells (code hidden) for exercises, dialogues, reflections and questions;
-* for each graded question an *autograded answer* cell, whose solution region holds the
-  correct answer, and an *autograder tests* cell whose assertion is a hidden test.
+* locked widget cells (code hidden) for exercises, dialogues and reflections;
+* one widget cell for the knowledge check: every pool question as a spec without its
+  answer (:func:`learner_spec`) and which questions each variant asks; the learn service
+  tells the page which variant an attempt is.
 
-``nbgrader generate_assignment`` then removes the solution regions (leaving a harmless
-``pass``) and the hidden tests, so the answer key exists only in the source notebook.
-The widget specs of graded questions (:func:`learner_spec`) never hold correct answers,
-feedback or explanations, and show ordering items and matching pairs shuffled.
+The page holds no answer key. The nbgrader assignments that grade the variants are built
+by :mod:`omsorgslyft.authoring.assignment`; only grading reads their source notebooks.
+Exercises carry their own answers (their feedback is immediate and they give no points).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
+from omsorgslyft.authoring.draws import draw_variants
 from omsorgslyft.authoring.markdown import escape, safe_href, slug
 from omsorgslyft.model import (
     Block,
@@ -135,7 +136,7 @@ def _meta(
     return meta
 
 
-def _markdown(source: str, grade_id: str) -> NotebookNode:
+def markdown_cell(source: str, grade_id: str) -> NotebookNode:
     cell = nbformat.v4.new_markdown_cell(source)
     cell.metadata["nbgrader"] = _meta(grade_id)
     cell.metadata["editable"] = False
@@ -143,7 +144,7 @@ def _markdown(source: str, grade_id: str) -> NotebookNode:
     return cell
 
 
-def _code(source: str, grade_id: str, **kwargs: Any) -> NotebookNode:
+def code_cell(source: str, grade_id: str, **kwargs: Any) -> NotebookNode:
     cell = nbformat.v4.new_code_cell(source)
     cell.metadata["nbgrader"] = _meta(grade_id, **kwargs)
     cell.metadata["jupyter"] = {"source_hidden": True}
@@ -157,14 +158,6 @@ def _code(source: str, grade_id: str, **kwargs: Any) -> NotebookNode:
 def answer_cell_source(question_id: str, answer: object) -> str:
     """The code of a filled answer cell. ``answer`` must already be validated data."""
     return f"{ANSWERS}[{question_id!r}] = {answer!r}"
-
-
-def test_source(question: Question) -> str:
-    expected = question.correct_answer()
-    got = f"{ANSWERS}.get({question.id!r})"
-    if question.kind is QuestionKind.MULTIPLE:
-        got = f"sorted({got} or [])"
-    return f"assert {got} == {expected!r}, 'Fel svar'"
 
 
 def _header(module: Module) -> str:
@@ -208,29 +201,45 @@ def _sources(module: Module) -> str:
     return f'<section class="ol-sources"><h2>Källor</h2><ul>{"".join(items)}</ul></section>'
 
 
-def _check_intro(module: Module, titled: bool = True) -> str:
+def _check_intro(module: Module, asked: int, titled: bool = True) -> str:
+    pool = len(module.graded_questions)
+    draw = (
+        " Varje försök har sina egna frågor, dragna ur en större samling." if asked < pool else ""
+    )
+    per_day = module.check.attempts_per_day
     return (
         ('<h2 id="kunskapskontroll">Kunskapskontroll</h2>' if titled else "")
-        + f"<p>{len(module.graded_questions)} frågor, {module.max_points} poäng. "
-        f"Du behöver {module.pass_mark} % rätt för att bli godkänd. "
-        "Frågorna rättas när du trycker på <strong>Lämna in</strong>. "
-        "Du ser resultatet direkt.</p>"
+        + f"<p>{asked} frågor. Du behöver {module.pass_mark} % rätt för att bli godkänd. "
+        "Frågorna rättas när du trycker på <strong>Lämna in</strong>, och du ser resultatet "
+        f"direkt. Du kan göra {per_day} försök per dygn.{draw}</p>"
     )
 
 
-def _run_info(module: Module) -> dict[str, Any]:
+def page_info(module: Module) -> dict[str, Any]:
+    """What the page's runtime knows of the module: ids and numbers, never the key."""
+    variants = draw_variants(module)
     return {
         "id": module.id,
         "title": module.title,
         "version": module.version,
         "pass_mark": module.pass_mark,
-        "max_points": module.max_points,
         "questions": [q.id for q in module.graded_questions],
+        "variants": {letter: list(ids) for letter, ids in variants.items()},
+        "attempts_per_day": module.check.attempts_per_day,
     }
 
 
-def build_source_notebook(module: Module) -> NotebookNode:
-    """The nbgrader source notebook for ``module`` (contains the answer key)."""
+def check_spec(module: Module) -> dict[str, Any]:
+    """The knowledge check's one widget: every pool question (no key) and the draws."""
+    return {
+        "type": "kunskapskontroll",
+        "id": "kunskapskontroll",
+        "questions": {q.id: learner_spec(module, q) for q in module.graded_questions},
+        "variants": page_info(module)["variants"],
+    }
+
+
+def new_notebook(meta: dict[str, Any]) -> NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {
         "name": "python3",
@@ -238,7 +247,13 @@ def build_source_notebook(module: Module) -> NotebookNode:
         "language": "python",
     }
     nb.metadata["language_info"] = {"name": "python"}
-    nb.metadata["omsorgslyft"] = {
+    nb.metadata["omsorgslyft"] = meta
+    return nb
+
+
+def page_metadata(module: Module) -> dict[str, Any]:
+    info = page_info(module)
+    return {
         "module": module.id,
         "version": module.version,
         "title": module.title,
@@ -247,50 +262,47 @@ def build_source_notebook(module: Module) -> NotebookNode:
         "validity_months": module.validity_months,
         "summary": module.summary,
         "blocks": answer_schema(module),
+        "variants": info["variants"],
+        "attempts_per_day": info["attempts_per_day"],
     }
+
+
+def build_page_notebook(module: Module) -> NotebookNode:
+    """The module page learners open (Voilà): text, exercises and the knowledge check.
+
+    It holds no answer key: graded questions are specs without correct answers or
+    explanations (:func:`learner_spec`), and no answer or test cells. Grading has those
+    (:mod:`omsorgslyft.authoring.assignment`).
+    """
+    nb = new_notebook(page_metadata(module))
     cells = nb.cells
     cells.append(
-        _code(
-            f"import omsorgslyft.runtime as ol\n{ANSWERS} = {{}}\nol.start({_run_info(module)!r})",
+        code_cell(
+            f"import omsorgslyft.runtime as ol\n{ANSWERS} = {{}}\nol.start({page_info(module)!r})",
             "start",
         )
     )
-    cells.append(_markdown(_header(module), "rubrik"))
-    check_started = False
+    cells.append(markdown_cell(_header(module), "rubrik"))
+    check_shown = False
     heading = ""  # the author's last heading, if prose came just before this block
     block: Block
     for n, block in enumerate(module.blocks, start=1):
         previous, heading = heading, ""
         if isinstance(block, Prose):
-            cells.append(_markdown(block.html, f"text-{n}"))
+            cells.append(markdown_cell(block.html, f"text-{n}"))
             heading = _last_heading(block.html)
         elif isinstance(block, Glossary):
-            cells.append(_markdown(_glossary(block, previous != "ordlista"), f"ordlista-{n}"))
+            cells.append(markdown_cell(_glossary(block, previous != "ordlista"), f"ordlista-{n}"))
         elif isinstance(block, Question) and block.graded:
-            if not check_started:
-                titled = previous != "kunskapskontroll"
-                cells.append(_markdown(_check_intro(module, titled), "kunskapskontroll"))
-                check_started = True
-            cells.append(_code(f"ol.show({learner_spec(module, block)!r})", f"fraga-{block.id}"))
-            solution = answer_cell_source(block.id, block.correct_answer())
-            cells.append(
-                _code(
-                    f"### BEGIN SOLUTION\n{solution}\n### END SOLUTION",
-                    f"svar-{block.id}",
-                    locked=False,
-                    solution=True,
-                )
-            )
-            cells.append(
-                _code(
-                    "# Rättas när du lämnar in.\n### BEGIN HIDDEN TESTS\n"
-                    f"{test_source(block)}\n### END HIDDEN TESTS",
-                    f"test-{block.id}",
-                    points=block.points,
-                )
-            )
+            if not check_shown:
+                asked = len(next(iter(draw_variants(module).values())))
+                intro = _check_intro(module, asked, titled=previous != "kunskapskontroll")
+                cells.append(markdown_cell(intro, "kunskapskontroll"))
+                cells.append(code_cell(f"ol.check({check_spec(module)!r})", "fragor"))
+                check_shown = True
         else:
-            cells.append(_code(f"ol.show({learner_spec(module, block)!r})", f"ovning-{block.id}"))
-    cells.append(_code("ol.submit_button()", "lamna-in"))
-    cells.append(_markdown(_sources(module), "kallor"))
+            cells.append(
+                code_cell(f"ol.show({learner_spec(module, block)!r})", f"ovning-{block.id}")
+            )
+    cells.append(markdown_cell(_sources(module), "kallor"))
     return nb

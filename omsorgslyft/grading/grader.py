@@ -22,10 +22,13 @@ from typing import Any
 import nbformat
 
 from omsorgslyft.answers import InvalidAnswer, validate_answer
+from omsorgslyft.attempts import limit_message, next_attempt
 from omsorgslyft.authoring.discover import load_modules
+from omsorgslyft.authoring.draws import draw_variants, variant_name
 from omsorgslyft.grading.course import Course, fill_answers
+from omsorgslyft.grading.review import build_result
 from omsorgslyft.grading.submissions import DONE, FAILED, Submission, SubmissionLog
-from omsorgslyft.model import Module, QuestionKind
+from omsorgslyft.model import Module
 
 log = logging.getLogger("omsorgslyft.grading")
 
@@ -47,7 +50,11 @@ class Rejected(Exception):
 
 
 class GradingCore:
-    """The course, the modules and the submission log; used by the service and its workers."""
+    """The course, the modules and the submission log; used by the service and its workers.
+
+    ``assignments`` maps each variant's nbgrader assignment (``kasam-v1-b``) to its module
+    and the questions it asks, as built (read from the released notebooks).
+    """
 
     def __init__(
         self,
@@ -62,16 +69,28 @@ class GradingCore:
             raise RuntimeError("\n".join(map(str, problems)))
         self.modules: dict[str, Module] = {}
         self.releases: dict[str, nbformat.NotebookNode] = {}
+        self.assignments: dict[str, tuple[str, list[str]]] = {}
         for m in modules:
-            release = self.course.release_path(m.id)
-            if release.is_file():
+            for letter in draw_variants(m):
+                name = variant_name(m.id, m.version, letter)
+                release = self.course.release_path(name)
+                if not release.is_file():
+                    continue
+                nb = nbformat.read(release, as_version=4)
                 self.modules[m.id] = m
-                self.releases[m.id] = nbformat.read(release, as_version=4)
+                self.releases[name] = nb
+                self.assignments[name] = (m.id, list(nb.metadata["omsorgslyft"]["questions"]))
         self.log = submissions
 
     # -- accepting ----------------------------------------------------------------------
     def accept(
-        self, sid: str, learner: str, module_id: str, version: int, answers: Any
+        self,
+        sid: str,
+        learner: str,
+        module_id: str,
+        version: int,
+        answers: Any,
+        variant: str = "",
     ) -> tuple[Submission, bool]:
         if not sid or len(sid) > 64 or not sid.replace("-", "").isalnum():
             raise Rejected(400, "Ogiltigt inlämnings-id.")
@@ -87,21 +106,45 @@ class GradingCore:
             raise Rejected(404, "Modulen finns inte.")
         if version != module.version:
             raise Rejected(409, "Modulen har uppdaterats. Ladda om sidan och svara på nytt.")
+        name = variant_name(module_id, version, variant or "a")
+        if name not in self.assignments:
+            raise Rejected(409, "Försöket finns inte längre. Ladda om sidan.")
         if not isinstance(answers, dict):
             raise Rejected(400, "Svaren ska vara ett objekt.")
-        schema = self.releases[module_id].metadata["omsorgslyft"]["blocks"]
+        asked = set(self.assignments[name][1])
+        if not set(map(str, answers)) <= asked:
+            raise Rejected(400, "Svaren gäller en fråga som inte ingår i ditt försök.")
+        schema = self.releases[name].metadata["omsorgslyft"]["blocks"]
         clean: dict[str, Any] = {}
         for key, value in answers.items():
             try:
                 clean[key] = validate_answer(schema, "svar", str(key), value)
             except InvalidAnswer as exc:
                 raise Rejected(400, f"Ogiltigt svar på {key}: {exc}.") from None
+        if all(v in (None, [], {}) for v in clean.values()):
+            raise Rejected(
+                400, "Du har inte svarat på någon fråga än. Svara på frågorna och lämna in sedan."
+            )
         if self.has_passed(learner, module):
             raise Rejected(409, "Du är redan godkänd på den här versionen av modulen.")
-        sub, new = self.log.receive(sid, learner, module_id, version, clean)
+        self.check_attempts(learner, module)
+        sub, new = self.log.receive(sid, learner, module_id, version, clean, variant=name)
         if new:
             self._write_submitted(sub)
         return sub, new
+
+    def check_attempts(self, learner: str, module: Module) -> None:
+        """At most ``försök-per-dag`` graded attempts in any 24 hours (kept in the log, so
+        the limit holds across restarts)."""
+        now = datetime.now(UTC)
+        times = [
+            s.received_at
+            for s in self.log.for_learner(learner)
+            if s.module == module.id and s.status != FAILED
+        ]
+        opens = next_attempt(times, module.check.attempts_per_day, now)
+        if opens is not None:
+            raise Rejected(429, limit_message(module.check.attempts_per_day, opens, now))
 
     def has_passed(self, learner: str, module: Module) -> bool:
         """Passed this version recently: a new attempt would change nothing.
@@ -120,9 +163,13 @@ class GradingCore:
             if s.module == module.id
         )
 
+    def _assignment(self, sub: Submission) -> str:
+        return sub.variant if sub.variant in self.assignments else sub.module
+
     def _write_submitted(self, sub: Submission) -> Path:
-        filled = fill_answers(self.releases[sub.module], sub.answers)
-        path = self.course.submit(sub.module, sub.learner, filled)
+        name = self._assignment(sub)
+        filled = fill_answers(self.releases[name], sub.answers)
+        path = self.course.submit(name, sub.learner, filled)
         stamp = path.parent / "timestamp.txt"
         stamp.write_text(sub.received_at.strftime("%Y-%m-%d %H:%M:%S.%f %Z"), encoding="utf-8")
         return path
@@ -142,45 +189,12 @@ class GradingCore:
             )
 
     def grade(self, sub: Submission) -> dict[str, Any]:
+        name = self._assignment(sub)
         module = self.modules[sub.module]
         self._write_submitted(sub)  # the file on disk is this submission's, even after a retry
-        graded = self.course.autograde(sub.module, sub.learner)
-        points = {q.question_id: q for q in graded.questions}
-        questions = []
-        for q in module.graded_questions:
-            got = points[q.id]
-            chosen = sub.answers.get(q.id)
-            feedback = ""
-            if q.kind in (QuestionKind.SINGLE, QuestionKind.TRUE_FALSE, QuestionKind.MULTIPLE):
-                chosen_ids = chosen if isinstance(chosen, list) else [chosen]
-                feedback = "".join(o.feedback_html for o in q.options if o.id in chosen_ids)
-            questions.append(
-                {
-                    "id": q.id,
-                    "prompt": q.prompt_html,
-                    "points": got.points,
-                    "max_points": got.max_points,
-                    "correct": got.points >= got.max_points,
-                    "answered": chosen not in (None, [], {}),
-                    "explanation": q.explanation_html,
-                    "feedback": feedback,
-                }
-            )
-        percent = graded.percent()
-        return {
-            "submission_id": sub.id,
-            "module": sub.module,
-            "version": sub.version,
-            "title": module.title,
-            "score": graded.score,
-            "max_score": graded.max_score,
-            "percent": round(percent, 1),
-            "pass_mark": module.pass_mark,
-            "passed": percent >= module.pass_mark,
-            "validity_months": module.validity_months,
-            "graded_at": datetime.now(UTC).isoformat(),
-            "questions": questions,
-        }
+        graded = self.course.autograde(name, sub.learner)
+        asked = self.assignments[name][1]
+        return build_result(module, sub.id, name, asked, sub.answers, graded)
 
 
 _WORKER: GradingCore | None = None
@@ -242,9 +256,15 @@ class Grader:
             self.schedule(sub)
 
     def accept(
-        self, sid: str, learner: str, module_id: str, version: int, answers: Any
+        self,
+        sid: str,
+        learner: str,
+        module_id: str,
+        version: int,
+        answers: Any,
+        variant: str = "",
     ) -> tuple[Submission, bool]:
-        sub, new = self.core.accept(sid, learner, module_id, version, answers)
+        sub, new = self.core.accept(sid, learner, module_id, version, answers, variant)
         if new:
             self.schedule(sub)
         return sub, new

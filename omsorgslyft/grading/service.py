@@ -25,6 +25,7 @@ from tornado import web
 from tornado.httpserver import HTTPServer
 
 from omsorgslyft.grading.grader import Grader, Rejected
+from omsorgslyft.grading.review import learner_view
 from omsorgslyft.grading.submissions import RECEIVED, Submission
 
 SUBMIT_SCOPE = "custom:omsorgslyft:submit"
@@ -32,15 +33,17 @@ MAX_BODY = 256 * 1024
 WAIT_SECONDS = 20.0
 
 
-def public(sub: Submission) -> dict[str, Any]:
+def public(sub: Submission, grader: Grader) -> dict[str, Any]:
+    """A submission as the learn service gets it: the result as the learner may see it."""
     return {
         "id": sub.id,
         "learner": sub.learner,
         "module": sub.module,
         "version": sub.version,
+        "variant": sub.variant,
         "status": sub.status,
         "received_at": sub.received_at.isoformat(),
-        "result": sub.result,
+        "result": learner_view(sub.result, grader.modules.get(sub.module)),
     }
 
 
@@ -94,6 +97,7 @@ class SubmissionsHandler(BaseHandler):
                 body["module"],
                 int(body["version"]),
                 body["answers"],
+                str(body.get("variant", "")),
             )
         except (ValueError, KeyError, TypeError):
             self.write_json(400, {"error": "Inlämningen går inte att läsa."})
@@ -109,7 +113,7 @@ class SubmissionsHandler(BaseHandler):
             latest = self.grader.log.get(sub.id)
             assert latest is not None
             sub = latest
-        self.write_json(201 if new else 200, public(sub))
+        self.write_json(201 if new else 200, public(sub, self.grader))
 
 
 class SubmissionHandler(BaseHandler):
@@ -118,12 +122,12 @@ class SubmissionHandler(BaseHandler):
         if sub is None:
             self.write_json(404, {"error": "Ingen sådan inlämning."})
         else:
-            self.write_json(200, public(sub))
+            self.write_json(200, public(sub, self.grader))
 
 
 class LearnerHandler(BaseHandler):
     def get(self, learner: str) -> None:
-        self.write_json(200, [public(s) for s in self.grader.log.for_learner(learner)])
+        self.write_json(200, [public(s, self.grader) for s in self.grader.log.for_learner(learner)])
 
 
 def make_app(grader: Grader, prefix: str, hub_auth: HubAuth) -> web.Application:

@@ -45,7 +45,7 @@ from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 from voila.tornado.treehandler import TornadoVoilaTreeHandler
 
 from omsorgslyft.learn import handlers as h
-from omsorgslyft.learn import static
+from omsorgslyft.learn import page_api, static
 from omsorgslyft.learn.catalog import Catalog
 from omsorgslyft.learn.grading_client import GradingClient, ServiceClient
 from omsorgslyft.learn.kernels import (
@@ -407,8 +407,8 @@ class LearnApp(Voila):  # type: ignore[misc]
             (url_path_join(base, r"modul/([a-z0-9-]+)"), h.ModuleRedirectHandler),
             (url_path_join(base, r"intyg/([a-z0-9-]+)\.pdf"), h.CertificateHandler),
             (url_path_join(base, r"api/mina"), h.MyTrainingHandler),
-            (url_path_join(base, r"api/page/(load|save|submit)"), h.PageApiHandler),
-            (url_path_join(base, r"api/page/bind"), h.PageBindHandler),
+            (url_path_join(base, r"api/page/(load|save|submit|attempt)"), page_api.PageApiHandler),
+            (url_path_join(base, r"api/page/bind"), page_api.PageBindHandler),
         ]
         return ours + voila_handlers
 

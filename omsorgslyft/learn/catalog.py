@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,9 @@ class ModuleInfo:
     summary: str
     notebook: str  # path relative to the release folder
     blocks: dict[str, dict[str, Any]]
+    #: variant letter -> the questions it asks (ids only: the key is with grading)
+    variants: dict[str, list[str]] = field(default_factory=dict)
+    attempts_per_day: int = 3
 
 
 class Catalog:
@@ -28,7 +31,7 @@ class Catalog:
         self.modules: dict[str, ModuleInfo] = {}
         for path in sorted(release_dir.glob("*/*.ipynb")):
             meta = json.loads(path.read_text(encoding="utf-8"))["metadata"].get("omsorgslyft")
-            if not meta:
+            if not meta or "variant" in meta:  # a variant's assignment is grading's
                 continue
             self.modules[meta["module"]] = ModuleInfo(
                 id=meta["module"],
@@ -40,6 +43,9 @@ class Catalog:
                 summary=meta.get("summary", ""),
                 notebook=str(path.relative_to(release_dir)),
                 blocks=meta["blocks"],
+                variants=meta.get("variants")
+                or {"a": [k for k, b in meta["blocks"].items() if b["kind"] == "svar"]},
+                attempts_per_day=int(meta.get("attempts_per_day", 3)),
             )
         self.required_order = list(self.modules)
         if courses_dir is not None and courses_dir.is_dir():

@@ -60,7 +60,13 @@ class ServiceClient:
 
 class GradingClient(ServiceClient):
     async def submit(
-        self, sid: str, learner: str, module: str, version: int, answers: dict[str, Any]
+        self,
+        sid: str,
+        learner: str,
+        module: str,
+        version: int,
+        answers: dict[str, Any],
+        variant: str = "",
     ) -> Any:
         return await self._call(
             "POST",
@@ -71,6 +77,7 @@ class GradingClient(ServiceClient):
                 "module": module,
                 "version": version,
                 "answers": answers,
+                "variant": variant,
             },
         )
 

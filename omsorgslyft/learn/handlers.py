@@ -6,12 +6,10 @@ settings as ``omsorgslyft``), not the application class.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import hashlib
 import json
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -22,25 +20,15 @@ from tornado import web
 from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
-from omsorgslyft.answers import KINDS, InvalidAnswer, validate_answer
 from omsorgslyft.dates import add_months
 from omsorgslyft.learn.catalog import Catalog
 from omsorgslyft.learn.certificate import certificate_pdf
 from omsorgslyft.learn.grading_client import GradingClient, GradingError, ServiceClient
 from omsorgslyft.learn.kernels import LearnerKernels
 from omsorgslyft.learn.pages import home_page
-from omsorgslyft.learn.preheat import BindRefused, KernelPool
+from omsorgslyft.learn.preheat import KernelPool
 from omsorgslyft.learn.security import BASE_POLICY, HOME_POLICY, NO_STORE, page_policy
-from omsorgslyft.learn.store import AnswerStore, PageSession
-
-#: the largest body the page API reads (an answer; reflections are the longest)
-MAX_API_BODY = 64 * 1024
-#: the largest bind request a preheated kernel sends (its id, the time, a signature)
-MAX_BIND_BODY = 1024
-
-EXPIRED = (
-    "Sidan har varit öppen för länge. Ladda om sidan för att fortsätta – dina svar är sparade."
-)
+from omsorgslyft.learn.store import AnswerStore
 
 
 class LearnService(Protocol):
@@ -278,210 +266,3 @@ class CertificateHandler(LearnHandler):
         self.set_header("Content-Type", "application/pdf")
         self.set_header("Content-Disposition", f'attachment; filename="intyg-{module_id}.pdf"')
         self.finish(pdf)
-
-
-class KernelApiHandler(web.RequestHandler):
-    """What the two APIs called by page kernels (never by a browser) share: JSON replies,
-    no cookies, nothing cached; a body read in chunks up to ``max_body``."""
-
-    max_body = 0
-    _body: bytearray
-
-    def check_xsrf_cookie(self) -> None:  # the kernel proves itself; no cookies involved
-        return
-
-    @property
-    def app(self) -> LearnService:
-        return self.settings["omsorgslyft"]  # type: ignore[no-any-return]
-
-    def set_default_headers(self) -> None:
-        self.set_header("Content-Security-Policy", BASE_POLICY)
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Cache-Control", NO_STORE)
-
-    def reply(self, status: int, data: Any) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps(data, ensure_ascii=False))
-
-    def data_received(self, chunk: bytes) -> None:
-        if len(self._body) + len(chunk) > self.max_body:
-            raise web.HTTPError(413)
-        self._body += chunk
-
-
-@web.stream_request_body
-class PageApiHandler(KernelApiHandler):
-    """Called by a module page's kernel with its capability token (never by a browser).
-
-    The token and the declared length are checked when the headers have arrived
-    (``prepare``), before any of the body is read: a request without a valid token, or
-    longer than ``MAX_API_BODY``, is answered and the connection closed unread.
-    """
-
-    session: PageSession | None = None
-    max_body = MAX_API_BODY
-
-    def prepare(self) -> None:
-        self._body = bytearray()
-        header = self.request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        state, session = (
-            self.app.store.check_session(token.strip())
-            if scheme.lower() == "bearer" and token.strip()
-            else ("unknown", None)
-        )
-        if session is None:
-            message = EXPIRED if state == "expired" else "Ogiltig eller saknad sidnyckel."
-            self.reply(401, {"error": message})
-            return
-        length = self.request.headers.get("Content-Length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_API_BODY):
-            self.reply(413, {"error": "För stort svar."})
-            return
-        # a body without a length (chunked) is cut off by the server at the same size
-        set_max = getattr(self.request.connection, "set_max_body_size", None)
-        if set_max is not None:
-            set_max(MAX_API_BODY)
-        self.session = session
-
-    async def post(self, action: str) -> None:
-        session = self.session
-        if session is None:  # prepare has answered
-            return
-        try:
-            body = json.loads(bytes(self._body) or b"{}")
-        except ValueError:
-            self.reply(400, {"error": "Svaret går inte att läsa."})
-            return
-        if not isinstance(body, dict):
-            self.reply(400, {"error": "Svaret går inte att läsa."})
-            return
-        if action == "load":
-            self.reply(200, self._load(session))
-        elif action == "save":
-            self._save(session, body)
-        else:
-            await self._submit(session)
-
-    def _load(self, session: PageSession) -> dict[str, Any]:
-        return page_state(self.app, session)
-
-    def _save(self, session: PageSession, body: dict[str, Any]) -> None:
-        kind, key, value = body.get("kind"), body.get("key"), body.get("value")
-        info = self.app.catalog.get(session.module)
-        if info is None or info.version != session.version:
-            self.reply(409, {"error": "Modulen har uppdaterats. Ladda om sidan."})
-            return
-        if kind not in KINDS or not isinstance(key, str):
-            self.reply(400, {"error": "Okänd sorts svar."})
-            return
-        try:
-            clean = validate_answer(info.blocks, kind, key, value)
-        except InvalidAnswer as exc:
-            self.reply(400, {"error": f"Ogiltigt svar: {exc}."})
-            return
-        self.app.store.save(session, kind, key, clean)
-        self.reply(200, {"saved": datetime.now(UTC).isoformat()})
-
-    async def _submit(self, session: PageSession) -> None:
-        store = self.app.store
-        answers = {k: v for k, v in store.load(session)["svar"].items() if v not in (None, [], {})}
-        done = [
-            r
-            for r in store.results(session.learner, session.module)
-            if r["version"] == session.version
-        ]
-        attempt = len(done) + 1
-        sid = hashlib.sha256(
-            f"{session.learner}\x1f{session.module}\x1f{session.version}\x1f{attempt}".encode()
-        ).hexdigest()[:40]
-        try:
-            reply = await self.app.grading.submit(
-                sid, session.learner, session.module, session.version, answers
-            )
-        except GradingError as exc:
-            self.reply(
-                exc.status if exc.status in (400, 404, 409, 413) else 502, {"error": exc.message}
-            )
-            return
-        if reply["status"] == "klar" and reply["result"]:
-            store.record_result(
-                session.learner, session.module, session.version, reply["id"], reply["result"]
-            )
-            self.reply(200, {"status": "klar", "result": reply["result"]})
-        elif reply["status"] == "fel":
-            self.reply(
-                502, {"error": (reply.get("result") or {}).get("error", "Rättningen misslyckades.")}
-            )
-        else:
-            self.reply(202, {"status": reply["status"], "id": reply["id"]})
-
-
-def page_state(app: LearnService, session: PageSession) -> dict[str, Any]:
-    """What a page's kernel loads: the learner's saved state and latest result."""
-    results = [
-        r
-        for r in app.store.results(session.learner, session.module)
-        if r["version"] == session.version
-    ]
-    latest = results[-1] if results else None
-    if latest and session.module in app.renewals.get(session.learner, set()):
-        latest = None  # the pass is running out: show the knowledge check again
-    return {"state": app.store.load(session), "result": latest}
-
-
-@web.stream_request_body
-class PageBindHandler(KernelApiHandler):
-    """A preheated page's kernel asks whose page it is (never a browser).
-
-    The request names the kernel and the time, signed with the kernel's connection key
-    (``omsorgslyft.runtime.remote.bind_signature``). It is held until the kernel is handed
-    to a learner, then answered, once, with that learner's page token and saved state
-    (``omsorgslyft.learn.preheat.KernelPool.bind``); a forged, stale or second request,
-    or one for a kernel the pool does not hold, is refused. Bodies over
-    ``MAX_BIND_BODY`` are refused unread.
-    """
-
-    _gone: asyncio.Future[None] | None = None
-    max_body = MAX_BIND_BODY
-
-    def prepare(self) -> None:
-        self._body = bytearray()
-        length = self.request.headers.get("Content-Length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BIND_BODY):
-            self.reply(413, {"error": "För stor fråga."})
-            return
-        set_max = getattr(self.request.connection, "set_max_body_size", None)
-        if set_max is not None:
-            set_max(MAX_BIND_BODY)
-
-    def on_connection_close(self) -> None:
-        if self._gone is not None and not self._gone.done():
-            self._gone.set_result(None)
-
-    async def post(self) -> None:
-        if self._finished:  # prepare has answered
-            return
-        try:
-            body = json.loads(bytes(self._body))
-            kernel, when, signature = body["kernel"], body["time"], body["signature"]
-        except (ValueError, TypeError, KeyError):
-            self.reply(400, {"error": "Frågan går inte att läsa."})
-            return
-        if not (isinstance(kernel, str) and isinstance(when, int) and isinstance(signature, str)):
-            self.reply(400, {"error": "Frågan går inte att läsa."})
-            return
-        pool = self.app.pool
-        if pool is None:
-            self.reply(403, {"error": "Okänd eller felaktigt signerad kärna."})
-            return
-        self._gone = asyncio.get_running_loop().create_future()
-        try:
-            ticket = await pool.bind(kernel, when, signature, self._gone)
-        except BindRefused as exc:
-            if not self._gone.done():
-                self.reply(exc.status, {"error": exc.reason})
-            return
-        session = PageSession(ticket.learner, ticket.module, ticket.version)
-        self.reply(200, {"token": ticket.token, **page_state(self.app, session)})

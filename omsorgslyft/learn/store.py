@@ -42,6 +42,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from omsorgslyft.db import make_engine, upsert
 
@@ -92,6 +93,20 @@ result = Table(
     Column("passed", Boolean, nullable=False),
     Column("details", Text, nullable=False),  # JSON: per question
     Column("graded_at", DateTime(timezone=True), nullable=False),
+)
+
+
+#: the attempts of a knowledge check: which variant each asks and the seed of its order
+attempt = Table(
+    "attempt",
+    metadata,
+    Column("learner", String(200), primary_key=True),
+    Column("module", String(100), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("variant", String(10), nullable=False),
+    Column("seed", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
 )
 
 
@@ -274,6 +289,52 @@ class AnswerStore:
                     answer.c.kind == "svar",
                 )
             )
+
+    # attempts of the knowledge check
+    def attempts(self, s: PageSession) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(attempt)
+                .where(
+                    attempt.c.learner == s.learner,
+                    attempt.c.module == s.module,
+                    attempt.c.version == s.version,
+                )
+                .order_by(attempt.c.number)
+            )
+            return [
+                {"number": r.number, "variant": r.variant, "seed": r.seed, "started": r.started_at}
+                for r in rows
+            ]
+
+    def start_attempt(self, s: PageSession, number: int, variant: str, seed: int) -> bool:
+        """Attempt ``number`` begins (its graded answers start empty). False if another
+        page of the learner's started it first."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    attempt.insert().values(
+                        learner=s.learner,
+                        module=s.module,
+                        version=s.version,
+                        number=number,
+                        variant=variant,
+                        seed=seed,
+                        started_at=_now(),
+                    )
+                )
+                if number > 1:
+                    conn.execute(
+                        delete(answer).where(
+                            answer.c.learner == s.learner,
+                            answer.c.module == s.module,
+                            answer.c.version == s.version,
+                            answer.c.kind == "svar",
+                        )
+                    )
+        except IntegrityError:
+            return False
+        return True
 
     def started_modules(self, learner: str) -> set[str]:
         with self.engine.connect() as conn:

@@ -152,7 +152,7 @@ def erase(
     """``pseudonymisera``: keep scores for statistics under a pseudonym, remove the rest;
     ``radera``: remove everything. Returns a summary in Swedish, or None if not found."""
     from omsorgslyft.grading.submissions import submission
-    from omsorgslyft.learn.store import answer, page_session, reflection, result
+    from omsorgslyft.learn.store import answer, attempt, page_session, reflection, result
 
     if mode not in ("pseudonymisera", "radera"):
         raise ValueError(mode)
@@ -164,7 +164,7 @@ def erase(
     if config.answers_url and store.source(config.answers_url, "answer") is not None:
         engine = make_engine(config.answers_url)
         with engine.begin() as conn:
-            for table in (answer, reflection, page_session):
+            for table in (answer, reflection, page_session, attempt):
                 conn.execute(delete(table).where(table.c.learner == name))
             if mode == "radera":
                 conn.execute(delete(result).where(result.c.learner == name))

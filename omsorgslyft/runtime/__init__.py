@@ -1,7 +1,7 @@
 """The widget runtime that released module notebooks run in the learner's kernel.
 
 A notebook calls :func:`start` once, then :func:`show` for every interactive block and
-:func:`submit_button` at the end of the knowledge check. The specs come from
+:func:`check` for the knowledge check. The specs come from
 :func:`omsorgslyft.authoring.notebook.learner_spec`: exercises carry their own answers
 (feedback is immediate), graded questions do not.
 
@@ -33,12 +33,12 @@ __all__ = [
     "MemoryStore",
     "Session",
     "Store",
+    "check",
     "connect",
     "preheated",
     "session",
     "show",
     "start",
-    "submit_button",
 ]
 
 session: Session = Session(MemoryStore())
@@ -72,6 +72,7 @@ def connect(api_url: str, token: str, base_url: str) -> None:
     session.preview = False
     session.base_url = base_url
     session.result = store.last_load.get("result")
+    session.attempt = store.last_load.get("attempt")
     display(save_status_widget(session))
 
 
@@ -136,6 +137,7 @@ def _bound(api_url: str, reply: dict[str, Any]) -> None:
         )
         session.rebind(store)
         session.result = reply.get("result")
+        session.attempt = reply.get("attempt")
     except Exception:
         log.exception("Could not load the learner's state")
         safety.show_error(None)
@@ -189,9 +191,10 @@ def show(spec: dict[str, Any]) -> None:
     _display(lambda: build_widget(spec, session))
 
 
-def submit_button() -> None:
+def check(spec: dict[str, Any]) -> None:
+    """The knowledge check: this attempt's questions, Lämna in and the result."""
     if GRADING:
         return
-    from omsorgslyft.runtime.widgets import submit_widget
+    from omsorgslyft.runtime.check import check_widget
 
-    _display(lambda: submit_widget(session))
+    _display(lambda: check_widget(spec, session))

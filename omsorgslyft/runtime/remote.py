@@ -89,6 +89,10 @@ class RemoteStore:
     def submit(self) -> dict[str, Any]:
         return self._post("submit", {})
 
+    def new_attempt(self) -> dict[str, Any]:
+        """Start the next attempt after a failed one: ``{"attempt", "state"}``."""
+        return self._post("attempt", {})
+
 
 def bind_signature(key: bytes, kernel_id: str, when: int) -> str:
     """HMAC-SHA256 with the kernel's connection key over the kernel id and the time."""

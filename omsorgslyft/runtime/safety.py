@@ -152,6 +152,13 @@ def _widgets_in(root: Any) -> Iterator[Any]:
         stack.extend(getattr(item, "children", ()))
 
 
+def disable_controls(root: Any) -> None:
+    """Disable every control under ``root`` (a handed-in attempt's questions)."""
+    for item in _widgets_in(root):
+        if isinstance(item, (Button, Checkbox, RadioButtons, Dropdown, Textarea)):
+            item.disabled = True
+
+
 def show_error(widget: Any) -> None:
     """Tell the learner that something went wrong, in the block ``widget`` belongs to."""
     html = f'<p class="ol-info ol-error" role="alert">{MESSAGE}</p>'

@@ -39,6 +39,9 @@ class Session:
         self.preview = True
         self.base_url = ""
         self.result: dict[str, Any] | None = None
+        #: the attempt of the knowledge check the learn service gave this page (None in
+        #: preview): ``{"number", "variant", "questions", "seed"}``
+        self.attempt: dict[str, Any] | None = None
         self.on_saved: list[Any] = []
 
     def rebind(self, store: Store) -> None:
@@ -67,6 +70,9 @@ class Session:
         """Graded answers given so far, by question id."""
         return dict(self.state["svar"])
 
-    def unanswered(self) -> list[str]:
+    def unanswered(self, questions: list[str] | None = None) -> list[str]:
+        """The questions of ``questions`` (default: this attempt's) not answered yet."""
+        if questions is None:
+            questions = (self.attempt or {}).get("questions") or self.info.get("questions", [])
         answers = self.state["svar"]
-        return [q for q in self.info.get("questions", []) if answers.get(q) in (None, [], {})]
+        return [q for q in questions if answers.get(q) in (None, [], {})]

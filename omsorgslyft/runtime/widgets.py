@@ -110,6 +110,8 @@ def _focus_line(cls: str) -> Label:
 
 def _card(spec: dict[str, Any], *children: w.Widget) -> VBox:
     kind = "Fråga" if spec.get("graded") else "Övning"
+    if spec.get("number"):
+        kind = f"Fråga {spec['number']}"
     label = {
         "enkelval": "Välj ett svar",
         "flerval": "Välj ett eller flera svar",
@@ -403,95 +405,3 @@ def save_status_widget(session: Session) -> w.Widget:
     session.on_saved.append(saved)
     safety.page_status(status)
     return status
-
-
-def result_title(result: dict[str, Any]) -> str:
-    verdict = "Godkänd!" if result["passed"] else "Inte godkänd än."
-    return (
-        f"Resultat: {verdict} {result['score']:g} av {result['max_score']:g} poäng "
-        f"({result['percent']:g} %)."
-    )
-
-
-def result_html(result: dict[str, Any], base_url: str) -> str:
-    passed = result["passed"]
-    head = (
-        f"<h3>{'Godkänd!' if passed else 'Inte godkänd än'}</h3>"
-        f"<p>Du fick <strong>{result['score']:g} av {result['max_score']:g} poäng</strong> "
-        f"({result['percent']:g} %). Gränsen för godkänt är {result['pass_mark']} %.</p>"
-    )
-    if passed:
-        cert = f"{base_url}intyg/{result['module']}.pdf"
-        head += (
-            f'<p><a href="{cert}" download>Ladda ned ditt intyg (PDF)</a> · '
-            f'<a href="{base_url}">Tillbaka till Mina utbildningar</a></p>'
-        )
-    else:
-        head += "<p>Läs förklaringarna nedan, ändra dina svar och lämna in igen.</p>"
-    # one heading per question, not a table: three columns do not fit a phone
-    items = []
-    for i, q in enumerate(result["questions"], start=1):
-        if q["correct"]:
-            mark = f"{ICONS['right']} Rätt"
-        elif q["answered"]:
-            mark = f"{ICONS['wrong']} Fel"
-        else:
-            mark = f"{ICONS['none']} Inte besvarad"
-        items.append(
-            f'<li><h4>Fråga {i}: {mark} <span class="ol-points">({q["points"]:g} av '
-            f"{q['max_points']:g} poäng)</span></h4>{q['prompt']}{q['feedback']}{q['explanation']}</li>"
-        )
-    listing = (
-        f'<p class="ol-kind">Resultat per fråga</p><ol class="ol-result-list">{"".join(items)}</ol>'
-    )
-    # no live region: focus moves to the result when it arrives (submit_widget)
-    return f'<section class="ol-result">{head}{listing}</section>'
-
-
-def submit_widget(session: Session) -> w.Widget:
-    button = Button(description="Lämna in", button_style="success", layout=w.Layout(width="auto"))
-    status = _feedback()
-    title = _focus_line("ol-result-title")
-    result = _html("")
-    result_box = VBox([title, result], layout=GROW)
-    result_box.add_class("ol-result-box")
-
-    def show_result(data: dict[str, Any]) -> None:
-        title.value = result_title(data)
-        result.value = result_html(data, session.base_url)
-
-    if session.result:
-        show_result(session.result)
-
-    def on_click(_: Any) -> None:
-        missing = session.unanswered()
-        left = f" Du har inte svarat på {len(missing)} frågor." if missing else ""
-        if session.preview:
-            _say(status, None, f"Förhandsgranskning: inget lämnas in.{left}")
-            return
-        button.disabled = True
-        _say(status, None, f"Lämnar in …{left}")
-        try:
-            reply = session.store.submit()  # type: ignore[attr-defined]
-        except Exception as exc:
-            _say(status, False, getattr(exc, "message", "Något gick fel.") + " Försök igen.")
-            button.disabled = False
-            return
-        if reply.get("status") != "klar":
-            _say(
-                status,
-                None,
-                "Inlämnad. Rättningen tar lite längre tid än vanligt: tryck igen om en stund.",
-            )
-            button.disabled = False
-            return
-        session.result = reply["result"]
-        status.value = ""
-        show_result(reply["result"])
-        button.disabled = bool(reply["result"]["passed"])
-        title.focus()  # the learner hears the result first, then reads on from its heading
-
-    button.on_click(on_click)
-    box = VBox([button, status, result_box], layout=FULL)
-    box.add_class("ol-submit")
-    return safety.block(box)
