@@ -1,18 +1,25 @@
 """The nbgrader course: configuration, assignment generation and autograding.
 
-Everything goes through nbgrader's own Python API (``NbGraderAPI``) in-process, so the
-expensive imports happen once. The course directory layout is nbgrader's standard one:
-``source/``, ``release/``, ``submitted/``, ``autograded/`` and the gradebook database.
+Everything goes through nbgrader's own Python API (``NbGraderAPI`` and its ``Autograde``
+converter) in-process, so the expensive imports happen once. The course directory layout
+is nbgrader's standard one: ``source/``, ``release/``, ``submitted/``, ``autograded/`` and
+the gradebook database.
+
+Autograding differs from ``nbgrader autograde`` in two ways, both about time:
+``CheckCellMetadata`` runs once per submission (on the sanitized notebook, before it is
+executed; nbgrader runs it again after execution, which changes no metadata), and with
+``prestart`` the notebook runs in a kernel started ahead of time (:mod:`kernelpool`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 from nbformat import NotebookNode
@@ -20,7 +27,16 @@ from traitlets.config import Config
 
 from omsorgslyft.authoring.notebook import SOLUTION_STUB, answer_cell_source
 
+if TYPE_CHECKING:
+    from jupyter_client.manager import AsyncKernelManager
+
+    from omsorgslyft.grading.kernelpool import KernelPool
+
 COURSE_ID = "omsorgslyft"
+#: how many times one submission is graded when its kernel dies under it
+KERNEL_ATTEMPTS = 2
+
+log = logging.getLogger("omsorgslyft.grading")
 
 
 def _ensure_alembic_on_path() -> None:
@@ -65,9 +81,18 @@ class GradeResult:
 
 
 class Course:
-    """An nbgrader course directory driven through ``NbGraderAPI`` in this process."""
+    """An nbgrader course directory driven through ``NbGraderAPI`` in this process.
 
-    def __init__(self, root: Path, db_url: str | None = None) -> None:
+    ``prestart`` is how many kernels this course keeps started and waiting for
+    :meth:`autograde` (in a background thread of this process; see
+    :class:`~omsorgslyft.grading.kernelpool.KernelPool`). Each kernel grades one
+    submission and is then shut down in the background; a fresh one takes its place. With
+    0 (the default, for ``omsorgslyft build`` and the records service) no kernel is started
+    ahead and each autograde starts and stops its own, as ``nbgrader autograde`` does.
+    A course with ``prestart`` must be closed with :meth:`close` (also done at exit).
+    """
+
+    def __init__(self, root: Path, db_url: str | None = None, prestart: int = 0) -> None:
         _ensure_alembic_on_path()
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
@@ -76,6 +101,32 @@ class Course:
         self.config = nbgrader_config(root, db_url)
         self.coursedir = CourseDirectory(config=self.config)
         self.api = NbGraderAPI(coursedir=self.coursedir, config=self.config)
+        self.kernels: KernelPool | None = None
+        if prestart > 0:
+            self.kernels = self._start_pool(prestart)
+
+    def _start_pool(self, size: int) -> KernelPool:
+        from nbgrader.preprocessors import Execute
+
+        from omsorgslyft.grading.kernelpool import KernelPool
+
+        # the kernel nbclient would start for nbgrader's Execute, with its arguments
+        probe = Execute(config=self.config)
+        pool = KernelPool(
+            size,
+            kernel_name=probe.kernel_name or "python3",
+            extra_arguments=probe.extra_arguments,
+            ipython_hist_file=probe.ipython_hist_file,
+            env={"NBGRADER_EXECUTION": "autograde"},  # as nbgrader sets it around Execute
+            startup_timeout=float(probe.startup_timeout),
+        )
+        pool.start()
+        return pool
+
+    def close(self) -> None:
+        """Stop the kernels waiting for submissions (if any). Idempotent."""
+        if self.kernels is not None:
+            self.kernels.close()
 
     def source_path(self, module_id: str) -> Path:
         return self.root / "source" / module_id / f"{module_id}.ipynb"
@@ -105,13 +156,47 @@ class Course:
         return target
 
     def autograde(self, module_id: str, student_id: str) -> GradeResult:
-        """``nbgrader autograde`` one submission and read the score back from the gradebook."""
-        result: dict[str, Any] = self.api.autograde(module_id, student_id, force=True, create=True)
+        """``nbgrader autograde`` one submission and read the score back from the gradebook.
+
+        With a kernel pool the notebook runs in a pre-started kernel of its own; if that
+        kernel dies during the grading, the submission is graded again in a fresh one.
+        """
+        result: dict[str, Any] = {}
+        attempts = KERNEL_ATTEMPTS if self.kernels is not None else 1
+        for attempt in range(1, attempts + 1):
+            km = self.kernels.take() if self.kernels is not None else None
+            died = False
+            try:
+                result = self._autograde(module_id, student_id, km)
+            finally:
+                if km is not None and self.kernels is not None:
+                    died = not self.kernels.alive(km)
+                    self.kernels.retire(km)
+            if result.get("success") or not died:
+                break
+            log.warning(
+                "the kernel died while grading %s/%s (attempt %d)", module_id, student_id, attempt
+            )
         if not result.get("success"):
             raise RuntimeError(
                 f"nbgrader autograde {module_id}/{student_id} failed:\n{result.get('error') or result.get('log')}"
             )
         return self.grade(module_id, student_id)
+
+    def _autograde(
+        self, module_id: str, student_id: str, km: AsyncKernelManager | None
+    ) -> dict[str, Any]:
+        """What ``NbGraderAPI.autograde(force=True, create=True)`` does, with our preprocessors."""
+        from nbgrader.converters import Autograde
+        from nbgrader.utils import capture_log, temp_attrs
+
+        with temp_attrs(self.coursedir, assignment_id=module_id, student_id=student_id):
+            app = Autograde(coursedir=self.coursedir, parent=self.api)
+            app.force = True
+            app.create_student = True
+            app.autograde_preprocessors = _autograde_preprocessors(app, km)
+            out: dict[str, Any] = capture_log(app)
+            return out
 
     def grade(self, module_id: str, student_id: str) -> GradeResult:
         from nbgrader.api import Gradebook
@@ -129,6 +214,23 @@ class Course:
     def clean(self) -> None:
         for sub in ("source", "release"):
             shutil.rmtree(self.root / sub, ignore_errors=True)
+
+
+def _autograde_preprocessors(app: Any, km: AsyncKernelManager | None) -> list[Any]:
+    """nbgrader's autograde preprocessors without the second ``CheckCellMetadata``; with
+    ``km``, ``Execute`` runs the notebook in that (pre-started) kernel."""
+    from nbgrader.preprocessors import CheckCellMetadata, Execute
+
+    from omsorgslyft.grading.kernelpool import LeasedExecute
+
+    chosen: list[Any] = []
+    for pp in app.autograde_preprocessors:
+        if pp is CheckCellMetadata:
+            continue  # already run on this notebook by the sanitizing pass
+        if pp is Execute and km is not None:
+            pp = LeasedExecute(km, parent=app)
+        chosen.append(pp)
+    return chosen
 
 
 def fill_answers(released: NotebookNode, answers: dict[str, object]) -> NotebookNode:
