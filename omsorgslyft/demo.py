@@ -20,10 +20,15 @@ from omsorgslyft.model import Module, QuestionKind
 LEAVE_ALONE = frozenset({"anna", "bengt", "cecilia", "david"})
 
 
-def answers_for(module: Module, rng: random.Random, skill: float) -> dict[str, Any]:
-    """Right answers, except that each question is missed with probability ``1 - skill``."""
+def answers_for(
+    module: Module, rng: random.Random, skill: float, asked: list[str] | None = None
+) -> dict[str, Any]:
+    """Right answers to the ``asked`` questions (default: all), except that each question
+    is missed with probability ``1 - skill``."""
     out: dict[str, Any] = {}
     for q in module.graded_questions:
+        if asked is not None and q.id not in asked:
+            continue
         right = q.correct_answer()
         if rng.random() < skill:
             out[q.id] = right
@@ -64,9 +69,11 @@ def seed(
             if rng.random() < 0.4:
                 continue  # not taken yet
             sid = hashlib.sha256(f"demo/{name}/{module.id}".encode()).hexdigest()[:40]
-            sub, new = core.accept(
-                sid, name, module.id, module.version, answers_for(module, rng, skill)
-            )
+            variants = sorted(a for a, (m, _) in core.assignments.items() if m == module.id)
+            variant = rng.choice(variants)
+            answers = answers_for(module, rng, skill, core.assignments[variant][1])
+            letter = variant.rsplit("-", 1)[1]
+            sub, new = core.accept(sid, name, module.id, module.version, answers, letter)
             if new:
                 core.grade_and_record(sub.id)
                 done += 1

@@ -144,9 +144,12 @@ def check_widget(spec: dict[str, Any], session: Session) -> w.Widget:
         description="Lämna in ändå", button_style="warning", layout=w.Layout(width="auto")
     )
     back = Button(description="Svara på fler frågor", layout=w.Layout(width="auto"))
-    confirm = VBox([confirm_text, HBox([go_on, back], layout=GROW)], layout=GROW)
+    # a layout of its own: GROW is shared by many boxes, and this one is hidden and shown
+    confirm = VBox(
+        [confirm_text, HBox([go_on, back], layout=GROW)],
+        layout=w.Layout(width="100%", overflow="visible", display="none"),
+    )
     confirm.add_class("ol-confirm")
-    confirm.layout.display = "none"
     title = _focus_line("ol-result-title")
     result = _html("")
     again = Button(
