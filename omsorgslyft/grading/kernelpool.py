@@ -131,8 +131,13 @@ class KernelPool:
         self._call(self._retire, km)
 
     def alive(self, km: AsyncKernelManager) -> bool:
+        """Whether the kernel's process still runs (True if the pool cannot tell in time)."""
         future = asyncio.run_coroutine_threadsafe(_is_alive(km), self._loop)
-        return future.result(timeout=10)
+        try:
+            return future.result(timeout=30)
+        except TimeoutError:
+            log.warning("the kernel pool did not answer; kernel %s taken as alive", kernel_pid(km))
+            return True
 
     def ready_pids(self) -> list[int]:
         """Process ids of the kernels waiting in the pool (for tests and diagnostics)."""
@@ -241,7 +246,8 @@ class KernelPool:
         try:
             await km.start_kernel(extra_arguments=arguments, env={**os.environ, **self.env})
             kc = km.client()
-            kc.start_channels()
+            # no heartbeat: the manager sees the process; stopping its thread blocks
+            kc.start_channels(hb=False)
             try:
                 await kc.wait_for_ready(timeout=self.startup_timeout)
             finally:
@@ -371,7 +377,7 @@ class LeasedExecute(Execute):  # type: ignore[misc]
         path = (self.resources or {}).get("metadata", {}).get("path")
         code = f"__import__('os').chdir({os.path.abspath(path)!r})" if path else ""
         self.kc = kc = self.km.client()
-        kc.start_channels()
+        kc.start_channels(hb=False)  # liveness comes from the kernel manager (the process)
         try:
             await _connect(kc, code, float(self.startup_timeout))
         except Exception:
