@@ -61,11 +61,17 @@ def test_build_writes_nothing_when_a_module_is_broken(
 
 
 @pytest.mark.slow
-def test_build_writes_source_and_release(tmp_path: Path) -> None:
+def test_build_writes_the_page_and_each_variant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = _project(tmp_path, broken=False)
     assert main(["--root", str(root), "build"]) == 0
-    assert (root / "grading/source/exempelmodul/exempelmodul.ipynb").is_file()
+    # the page learners open (no key), and the one variant's nbgrader assignment
     assert (root / "grading/release/exempelmodul/exempelmodul.ipynb").is_file()
+    assert (root / "grading/source/exempelmodul-v1-a/exempelmodul-v1-a.ipynb").is_file()
+    assert (root / "grading/release/exempelmodul-v1-a/exempelmodul-v1-a.ipynb").is_file()
+    assert not (root / "grading/source/exempelmodul").exists()
+    assert "rättas som exempelmodul-v1-a" in capsys.readouterr().out
 
 
 def _free_port() -> int:

@@ -267,3 +267,32 @@ def test_close_stops_every_kernel(grading_dir: Path) -> None:
     for pid in pids:
         assert gone(pid)
     course.close()  # twice is fine
+
+
+def test_pool_kernels_run_without_the_debugger(course: Course) -> None:
+    """The grading kernel is IPython's own, started without debugpy (a third of its
+    start-up CPU): its command line says so, and it has not imported the debugger."""
+    import psutil
+    from jupyter_client import BlockingKernelClient
+
+    for pid in full_pool(course):
+        cmdline = psutil.Process(pid).cmdline()
+        assert "omsorgslyft.grading.gradekernel" in cmdline, cmdline
+    km = pool(course).take()
+    seen: list[str] = []
+    try:
+        kc = BlockingKernelClient(connection_file=km.connection_file)
+        kc.load_connection_file()
+        kc.start_channels()
+        try:
+            reply = kc.execute_interactive(
+                "import sys\nprint(sys.modules.get('debugpy', 'absent'), 'ipykernel' in sys.modules)",
+                timeout=30,
+                output_hook=lambda msg: seen.append(msg["content"].get("text", "")),
+            )
+        finally:
+            kc.stop_channels()
+    finally:
+        pool(course).retire(km)
+    assert reply["content"]["status"] == "ok"
+    assert "".join(seen).split() == ["None", "True"]

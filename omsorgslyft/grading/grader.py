@@ -62,8 +62,9 @@ class GradingCore:
         modules_dir: Path,
         submissions: SubmissionLog,
         gradebook_url: str = "",
+        prestart: int = 0,
     ) -> None:
-        self.course = Course(course_dir, gradebook_url or None)
+        self.course = Course(course_dir, gradebook_url or None, prestart=prestart)
         modules, problems = load_modules([modules_dir], modules_dir.parent)
         if problems:
             raise RuntimeError("\n".join(map(str, problems)))
@@ -200,10 +201,14 @@ class GradingCore:
 _WORKER: GradingCore | None = None
 
 
-def _worker_start(course_dir: str, modules_dir: str, db_url: str, gradebook_url: str) -> None:
+def _worker_start(
+    course_dir: str, modules_dir: str, db_url: str, gradebook_url: str, prestart: int
+) -> None:
     global _WORKER
-    os.environ["OMSORGSLYFT_GRADING"] = "1"  # page kernels skip building widgets
-    _WORKER = GradingCore(Path(course_dir), Path(modules_dir), SubmissionLog(db_url), gradebook_url)
+    os.environ["OMSORGSLYFT_GRADING"] = "1"  # before the kernels start: they inherit it
+    _WORKER = GradingCore(
+        Path(course_dir), Path(modules_dir), SubmissionLog(db_url), gradebook_url, prestart
+    )
 
 
 def _worker_ready() -> int:
@@ -216,7 +221,11 @@ def _worker_grade(sid: str) -> None:
 
 
 class Grader:
-    """Schedules accepted submissions on a pool of worker processes."""
+    """Schedules accepted submissions on a pool of worker processes.
+
+    ``prestart``: kernels each worker keeps started for the next submissions (single-use:
+    each grades one submission and is shut down; 0 starts one per submission).
+    """
 
     def __init__(
         self,
@@ -225,13 +234,15 @@ class Grader:
         db_url: str,
         workers: int = 2,
         gradebook_url: str = "",
+        prestart: int = 4,
     ) -> None:
+        # this process only accepts: the workers grade, with their own kernels
         self.core = GradingCore(course_dir, modules_dir, SubmissionLog(db_url), gradebook_url)
         self.pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_start,
-            initargs=(str(course_dir), str(modules_dir), db_url, gradebook_url),
+            initargs=(str(course_dir), str(modules_dir), db_url, gradebook_url, prestart),
         )
         self.workers = workers
         self.listeners: list[Callable[[Submission], None]] = []

@@ -24,15 +24,19 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import json
 import logging
 import os
+import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from queue import Empty
 from typing import Any
 
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbclient.util import run_hook
@@ -78,6 +82,7 @@ class KernelPool:
         startup_timeout: float = 60.0,
         low_water: int = 2,
         idle_delay: float = 0.3,
+        argv: Sequence[str] | None = None,
     ) -> None:
         if size < 1:
             raise ValueError("a kernel pool holds at least one kernel")
@@ -89,6 +94,10 @@ class KernelPool:
         self.startup_timeout = startup_timeout
         self.low_water = min(low_water, size)
         self.idle_delay = idle_delay
+        #: the kernel's command line, if not its kernelspec's (``{connection_file}`` in it)
+        self.argv = list(argv) if argv else None
+        self._specs: KernelSpecManager | None = None
+        self._spec_dir: tempfile.TemporaryDirectory[str] | None = None
         #: kernels started so far (each one once: it is never reused)
         self.started = 0
         self._ready: deque[AsyncKernelManager] = deque()
@@ -156,6 +165,8 @@ class KernelPool:
         self._thread.join(timeout=5)
         with contextlib.suppress(Exception):
             atexit.unregister(self.close)
+        if self._spec_dir is not None:
+            self._spec_dir.cleanup()
 
     # -- the pool's event loop ----------------------------------------------------------
     def _run(self) -> None:
@@ -232,8 +243,27 @@ class KernelPool:
             self._notify()
         self._loop.call_soon(self._refill)
 
+    def _spec_manager(self) -> KernelSpecManager:
+        """Kernelspecs as usual, or the pool's own command under the same kernel name
+        (so notebooks asking for ``python3`` still get the pool's kernels)."""
+        if self._specs is None:
+            if self.argv is None:
+                self._specs = KernelSpecManager()
+            else:
+                self._spec_dir = tempfile.TemporaryDirectory(prefix="omsorgslyft-kernels-")
+                folder = Path(self._spec_dir.name) / self.kernel_name
+                folder.mkdir()
+                spec = {"argv": self.argv, "display_name": "Rättning", "language": "python"}
+                (folder / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+                self._specs = KernelSpecManager(
+                    kernel_dirs=[self._spec_dir.name], ensure_native_kernel=False
+                )
+        return self._specs
+
     async def _start_one(self) -> AsyncKernelManager:
-        km = AsyncKernelManager(kernel_name=self.kernel_name)
+        km = AsyncKernelManager(
+            kernel_name=self.kernel_name, kernel_spec_manager=self._spec_manager()
+        )
         self.started += 1
         arguments = list(self.extra_arguments)
         # what nbclient adds when it starts an IPython kernel itself

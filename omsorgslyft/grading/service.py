@@ -156,6 +156,7 @@ async def serve(args: argparse.Namespace) -> None:
         Path(args.modules_dir).resolve(),
         db_url,
         workers=args.workers,
+        prestart=args.prestart,
         gradebook_url=args.gradebook_url,
     )
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/grading/")
@@ -190,6 +191,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--port", type=int, default=8102)
     parser.add_argument("--workers", type=int, default=2, help="autograde worker processes")
+    parser.add_argument(
+        "--prestart",
+        type=int,
+        default=4,
+        help="kernels each worker keeps started for the next submissions (single-use)",
+    )
     asyncio.run(serve(parser.parse_args(argv)))
 
 

@@ -99,6 +99,10 @@ class HubSettings:
     #: login throttling for password logins (demo, LDAP; Entra ID throttles at the IdP):
     #: failed logins per username and per client address within the moving window before
     #: logins are refused (HTTP 429, a Swedish message on the login page); 0 turns one off
+    #: grading: autograde worker processes, and kernels each keeps started for the next
+    #: submissions (single-use; about 60 MB each)
+    grading_workers: int = 2
+    grading_prestart: int = 4
     login_max_user_failures: int = 5
     login_max_address_failures: int = 20
     login_throttle_minutes: int = 15
@@ -288,6 +292,8 @@ def _services(c: Config, s: HubSettings) -> None:
                 f"--modules-dir={root / 'modules'}",
                 *([f"--db-url={s.submissions_url}"] if s.submissions_url else []),
                 *([f"--gradebook-url={s.gradebook_url}"] if s.gradebook_url else []),
+                f"--workers={s.grading_workers}",
+                f"--prestart={s.grading_prestart}",
             ],
             "display": False,
             "oauth_client_allowed_scopes": [],
