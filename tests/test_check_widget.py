@@ -175,3 +175,20 @@ def test_a_new_attempt_brings_new_questions(session: Session, store: PageStore) 
     assert not parts(box)["button"].disabled and session.answers == {}
     assert parts(box)["line"].value == "Försök 2: 10 frågor."
     assert parts(box)["result"].children[1].value == ""
+
+
+def test_over_the_daily_limit_the_button_waits(session: Session, store: PageStore) -> None:
+    from omsorgslyft.runtime.remote import RemoteError
+
+    def refused() -> dict[str, Any]:
+        raise RemoteError(429, "Du har gjort 3 försök det senaste dygnet. Nästa försök öppnar …")
+
+    store.new_attempt = refused  # type: ignore[method-assign]
+    for qid in VARIANTS["a"]:
+        session.set("svar", qid, wrong_answers(KASAM)[qid])
+    box = check_widget(SPEC, session)
+    click(parts(box)["button"])
+    again, message = parts(box)["result"].children[2], parts(box)["result"].children[3]
+    click(again)
+    assert "Nästa försök öppnar" in message.value and again.disabled
+    assert prompts(box)[0].count("ol-fraga-") == 1  # the same attempt is still shown

@@ -18,7 +18,7 @@ import pytest
 from pages import login
 from platform_fixture import ROOT, Platform, start_platform
 from playwright.sync_api import Browser, Page, expect
-from test_learning_browser import saves, wait_saved
+from test_learning_browser import saves, serious, wait_saved
 
 from omsorgslyft.authoring import load_module
 from omsorgslyft.grading.submissions import SubmissionLog
@@ -124,12 +124,14 @@ def test_a_learner_fails_reads_again_and_meets_the_limit(pools: Platform, browse
         "Du har inte svarat på 8 frågor. Lämna in ändå?"
     )
     assert page.evaluate("!!document.activeElement.closest('.ol-confirm')")
+    assert serious(page) == []  # the question and its two buttons, as WCAG asks
     page.get_by_role("button", name="Svara på fler frågor").click()
     expect(page.locator(".ol-confirm")).to_be_hidden()
     assert log.for_learner("anna") == []
     hand_in_anyway(page)
     result = page.locator(".ol-result")
     expect(result).to_contain_text("Läs de här avsnitten igen")
+    assert serious(page) == []
     page.screenshot(path=str(Path("/tmp") / "pools-failed-360.png"), full_page=True)
 
     # nothing the browser received gives an answer away

@@ -156,6 +156,7 @@ def check_widget(spec: dict[str, Any], session: Session) -> w.Widget:
         description="Gör ett nytt försök", button_style="primary", layout=w.Layout(width="auto")
     )
     again.layout.display = "none"
+    again.add_class("ol-again")
     again_status = _html("", "ol-feedback")
     result_box = VBox([title, result, again, again_status], layout=GROW)
     result_box.add_class("ol-result-box")
@@ -243,7 +244,8 @@ def check_widget(spec: dict[str, Any], session: Session) -> w.Widget:
             reply = session.store.new_attempt()  # type: ignore[attr-defined]
         except Exception as exc:
             _say(again_status, None, getattr(exc, "message", "Något gick fel. Försök igen."))
-            again.disabled = False
+            # over today's limit: the message says when; the button waits for a new day
+            again.disabled = getattr(exc, "status", 0) == 429
             return
         session.attempt = reply["attempt"]
         session.state["svar"] = dict(reply.get("state", {}).get("svar", {}))
