@@ -131,7 +131,11 @@ def test_each_variant_is_an_assignment_of_its_own(built: dict[str, Built]) -> No
             for c in nb.cells
             if c.metadata["nbgrader"].get("solution")
         ]
-        assert answer_cells == [f"svar-{q}" for q in a.questions]
+        assert answer_cells == ["svar"]  # one answer cell, then a test per question
+        tests = [
+            c.metadata["nbgrader"]["grade_id"] for c in nb.cells if c.metadata["nbgrader"]["grade"]
+        ]
+        assert tests == [f"test-{q}" for q in a.questions]
     assert set(b.assignments["a"].questions) != set(b.assignments["b"].questions)
     # the exempelmodul asks every question: one variant
     assert list(built["exempelmodul"].assignments) == ["a"]

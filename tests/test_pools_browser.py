@@ -213,3 +213,49 @@ def test_answers_outside_the_draw_are_refused_and_not_written(pools: Platform) -
     # a second attempt cannot start before this one is handed in
     early = page_api(pools, "attempt", token)
     assert early.status_code == 409 and "Lämna in" in early.json()["error"]
+
+
+def test_a_pass_of_variant_b_is_a_pass_with_its_certificate(pools: Platform) -> None:
+    """Whichever variant an attempt is, its pass is the module's: in the gradebook under
+    the variant's assignment, on Mina utbildningar, and as a certificate."""
+    from nbgrader.api import Gradebook
+    from sqlalchemy import update
+    from test_learn_limits import page_api
+
+    from omsorgslyft.authoring.draws import draw_variants
+    from omsorgslyft.grading.course import COURSE_ID
+    from omsorgslyft.learn.store import attempt
+
+    from answers import right_answers
+
+    answers = AnswerStore(f"sqlite:///{pools.learn_db}")
+    token = answers.open_session("cecilia", "kasam", KASAM.version)
+    assert page_api(pools, "load", token).status_code == 200  # the first attempt begins
+    with answers.engine.begin() as conn:  # make it variant b, whatever was drawn
+        conn.execute(update(attempt).where(attempt.c.learner == "cecilia").values(variant="b"))
+    loaded = page_api(pools, "load", token).json()
+    assert loaded["attempt"]["variant"] == "b"
+    asked = loaded["attempt"]["questions"]
+    assert set(asked) == set(draw_variants(KASAM)["b"])
+    right = right_answers(KASAM)
+    for qid in asked:
+        saved = page_api(pools, "save", token, {"kind": "svar", "key": qid, "value": right[qid]})
+        assert saved.status_code == 200, saved.text
+    reply = page_api(pools, "submit", token)
+    assert reply.status_code == 200, reply.text
+    result = reply.json()["result"]
+    assert result["passed"] and result["variant"] == "kasam-v1-b"
+    # the explanations of the questions asked, now that it is a pass
+    assert {q["id"] for q in result["questions"]} == set(asked)
+    assert all(q["explanation"] for q in result["questions"])
+
+    with Gradebook(f"sqlite:///{pools.project / 'grading' / 'gradebook.db'}", COURSE_ID) as gb:
+        graded = gb.find_submission("kasam-v1-b", "cecilia")
+        assert graded.score == graded.max_score > 0
+
+    client = pools.login("cecilia")
+    home = client.get("/services/learn/")
+    assert "Godkänd" in home.text
+    pdf = client.get("/services/learn/intyg/kasam.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    client.close()

@@ -156,8 +156,18 @@ def code_cell(source: str, grade_id: str, **kwargs: Any) -> NotebookNode:
 
 
 def answer_cell_source(question_id: str, answer: object) -> str:
-    """The code of a filled answer cell. ``answer`` must already be validated data."""
+    """One answer as a line of code. ``answer`` must already be validated data."""
     return f"{ANSWERS}[{question_id!r}] = {answer!r}"
+
+
+#: the first line of a variant's answer cell (outside the solution region: it stays)
+ANSWERS_START = f"{ANSWERS} = {{}}"
+
+
+def answers_cell_source(answers: dict[str, object]) -> str:
+    """The code of a filled answer cell: every given answer (validated data), one per line."""
+    lines = [answer_cell_source(qid, value) for qid, value in answers.items()]
+    return "\n".join([ANSWERS_START, *lines])
 
 
 def _header(module: Module) -> str:

@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,11 @@ import nbformat
 from nbformat import NotebookNode
 from traitlets.config import Config
 
-from omsorgslyft.authoring.notebook import SOLUTION_STUB, answer_cell_source
+from omsorgslyft.authoring.notebook import (
+    SOLUTION_STUB,
+    answer_cell_source,
+    answers_cell_source,
+)
 
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
@@ -46,6 +51,35 @@ def _ensure_alembic_on_path() -> None:
     bindir = str(Path(sys.executable).parent)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def _share_gradebook_engines() -> None:
+    """One SQLAlchemy engine per gradebook URL in this process.
+
+    nbgrader opens its ``Gradebook`` about ten times per autograde, and each one creates a
+    new engine, whose statement cache starts empty: every query is compiled again (about
+    40 % of an autograde's CPU in the worker). nbgrader's own API has no way to pass an
+    engine, so its module's ``create_engine`` is wrapped to hand back the engine it made
+    for the same URL and options before. ``Gradebook.close()`` still disposes the
+    engine's connections; the engine and its cache stay.
+    """
+    import nbgrader.api as api
+
+    if getattr(api.create_engine, "omsorgslyft_shared", False):
+        return
+    original = api.create_engine
+    engines: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
+    lock = threading.Lock()
+
+    def shared(url: Any, **options: Any) -> Any:
+        key = (str(url), tuple(sorted(options.items())))
+        with lock:
+            if key not in engines:
+                engines[key] = original(url, **options)
+            return engines[key]
+
+    shared.omsorgslyft_shared = True  # type: ignore[attr-defined]
+    api.create_engine = shared
 
 
 def nbgrader_config(root: Path, db_url: str | None = None) -> Config:
@@ -99,6 +133,7 @@ class Course:
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
 
+        _share_gradebook_engines()
         self.root = root
         self.config = nbgrader_config(root, db_url)
         self.coursedir = CourseDirectory(config=self.config)
@@ -240,14 +275,19 @@ def _autograde_preprocessors(app: Any, km: AsyncKernelManager | None) -> list[An
 def fill_answers(released: NotebookNode, answers: dict[str, object]) -> NotebookNode:
     """A copy of the released notebook with the learner's answers in its answer cells.
 
-    ``answers`` maps question id to an already validated answer (option ids only); cells
-    of unanswered questions keep their stub. No learner text becomes code.
+    ``answers`` maps question id to an already validated answer (option ids only). A
+    variant's one answer cell (``svar``) gets every answer; in an assignment built before
+    pools, each question's own cell (``svar-<id>``) gets its answer and unanswered ones
+    keep their stub. No learner text becomes code.
     """
     filled = nbformat.from_dict(released)
     for cell in filled.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-        if cell.metadata.get("nbgrader", {}).get("solution") and grade_id.startswith("svar-"):
+        if not cell.metadata.get("nbgrader", {}).get("solution"):
+            continue
+        if grade_id == "svar":
+            cell.source = answers_cell_source(answers)
+        elif grade_id.startswith("svar-") and grade_id.removeprefix("svar-") in answers:
             qid = grade_id.removeprefix("svar-")
-            if qid in answers:
-                cell.source = answer_cell_source(qid, answers[qid])
+            cell.source = answer_cell_source(qid, answers[qid])
     return filled

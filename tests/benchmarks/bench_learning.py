@@ -459,12 +459,17 @@ def submissions(
     platform: Platform, at_once: int, sustained: int, stock_runs: int
 ) -> dict[str, float]:
     module = load_module(ROOT / "modules" / MODULE)
-    store = AnswerStore(f"sqlite:///{platform.data / 'learn.db'}")
+    store = AnswerStore(f"sqlite:///{platform.learn_db}")
     api = f"http://127.0.0.1:{platform.learn_port}/services/learn/api/page/"
+    right = right_answers(module)
 
     def prepare(name: str) -> str:
+        """A learner's page session with this attempt's questions answered right."""
         token = store.open_session(name, MODULE, module.version)
-        for key, value in right_answers(module).items():
+        loaded = httpx.post(api + "load", json={}, headers={"Authorization": f"Bearer {token}"})
+        loaded.raise_for_status()
+        for key in loaded.json()["attempt"]["questions"]:
+            value = right[key]
             r = httpx.post(
                 api + "save",
                 json={"kind": "svar", "key": key, "value": value},
@@ -502,21 +507,23 @@ def submissions(
     course_dir = Path(tempfile.mkdtemp(prefix="stock-nbgrader-"))
     shutil.copytree(platform.project / "grading", course_dir, dirs_exist_ok=True)
     course = Course(course_dir)
-    released = json.loads((course_dir / "release" / MODULE / f"{MODULE}.ipynb").read_text())
+    assignment = f"{MODULE}-v{module.version}-a"  # one variant: what a learner's attempt is
+    released = json.loads((course_dir / "release" / assignment / f"{assignment}.ipynb").read_text())
     import nbformat
 
-    filled = fill_answers(nbformat.from_dict(released), right_answers(module))
+    asked = released["metadata"]["omsorgslyft"]["questions"]
+    filled = fill_answers(nbformat.from_dict(released), {q: right[q] for q in asked})
     cli_times = []
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     for i in range(stock_runs):
         student = f"stock{i:03d}"
-        course.submit(MODULE, student, filled)
+        course.submit(assignment, student, filled)
         start = time.perf_counter()
         subprocess.run(
             [
                 str(Path(sys.executable).parent / "nbgrader"),
                 "autograde",
-                MODULE,
+                assignment,
                 "--student",
                 student,
                 "--force",
