@@ -27,6 +27,7 @@ from omsorgslyft.learn.store import AnswerStore
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 KASAM = load_module(ROOT / "modules" / "kasam")
+SEPS = ((",", ":"), (", ", ": "))
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +139,10 @@ def test_a_learner_fails_reads_again_and_meets_the_limit(pools: Platform, browse
     leaked = [s for s in secrets(pools) if s in received.text()]
     assert len(secrets(pools)) >= len(KASAM.graded_questions)  # the check can fail
     assert leaked == []
+    # nor the right answer of a multiple-choice, ordering or matching question
+    keys = [q.correct_answer() for q in KASAM.graded_questions]
+    forms = [json.dumps(k, separators=sep) for k in keys if not isinstance(k, str) for sep in SEPS]
+    assert forms and not [f for f in forms if f in received.text()]
     # nor did the learner's kernel get one: its copy of the result is the learn store's
     stored = AnswerStore(f"sqlite:///{pools.learn_db}").results("anna", "kasam")
     assert stored and not [s for s in secrets(pools) if s in json.dumps(stored, ensure_ascii=False)]
@@ -258,4 +263,21 @@ def test_a_pass_of_variant_b_is_a_pass_with_its_certificate(pools: Platform) -> 
     assert "Godkänd" in home.text
     pdf = client.get("/services/learn/intyg/kasam.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    client.close()
+
+
+def test_a_learner_cannot_open_a_variants_notebook(pools: Platform) -> None:
+    """Only module pages render for learners: a variant's nbgrader notebook (released, so
+    without its key) is not a page, and nothing of the source is served."""
+    client = pools.login("david")
+    for path in (
+        "voila/render/kasam-v1-a/kasam-v1-a.ipynb",
+        "voila/files/kasam-v1-a/kasam-v1-a.ipynb",
+        "voila/render/../source/kasam-v1-a/kasam-v1-a.ipynb",
+        "voila/files/../source/kasam-v1-a/kasam-v1-a.ipynb",
+    ):
+        reply = client.get(f"/services/learn/{path}")
+        assert reply.status_code in (403, 404), (path, reply.status_code)
+        assert "BEGIN SOLUTION" not in reply.text and "assert svar" not in reply.text
+    assert client.get("/services/learn/voila/render/kasam/kasam.ipynb").status_code == 200
     client.close()

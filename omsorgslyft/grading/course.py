@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import nbformat
 from nbformat import NotebookNode
+from sqlalchemy import event
 from traitlets.config import Config
 
 from omsorgslyft.authoring.notebook import (
@@ -53,6 +54,15 @@ def _ensure_alembic_on_path() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
+def _sqlite_wal(connection: Any, _: Any) -> None:
+    """The gradebook in WAL mode, like every Omsorgslyft store: a commit is one fsync of
+    the log, and formgrader and the records service read while grading writes."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
 def _share_gradebook_engines() -> None:
     """One SQLAlchemy engine per gradebook URL in this process.
 
@@ -75,7 +85,10 @@ def _share_gradebook_engines() -> None:
         key = (str(url), tuple(sorted(options.items())))
         with lock:
             if key not in engines:
-                engines[key] = original(url, **options)
+                engine = original(url, **options)
+                if engine.dialect.name == "sqlite":
+                    event.listen(engine, "connect", _sqlite_wal)
+                engines[key] = engine
             return engines[key]
 
     shared.omsorgslyft_shared = True  # type: ignore[attr-defined]

@@ -234,7 +234,7 @@ class Grader:
         db_url: str,
         workers: int = 2,
         gradebook_url: str = "",
-        prestart: int = 4,
+        prestart: int = 5,
     ) -> None:
         # this process only accepts: the workers grade, with their own kernels
         self.core = GradingCore(course_dir, modules_dir, SubmissionLog(db_url), gradebook_url)

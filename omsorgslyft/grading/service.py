@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--prestart",
         type=int,
-        default=4,
+        default=5,
         help="kernels each worker keeps started for the next submissions (single-use)",
     )
     asyncio.run(serve(parser.parse_args(argv)))

@@ -102,7 +102,7 @@ class HubSettings:
     #: grading: autograde worker processes, and kernels each keeps started for the next
     #: submissions (single-use; about 60 MB each)
     grading_workers: int = 2
-    grading_prestart: int = 4
+    grading_prestart: int = 5
     login_max_user_failures: int = 5
     login_max_address_failures: int = 20
     login_throttle_minutes: int = 15

@@ -311,8 +311,8 @@ class LearnApp(Voila):  # type: ignore[misc]
             raise web.HTTPError(403)
         meta = notebook.metadata.get("omsorgslyft", {})
         module_id, version = meta.get("module"), meta.get("version")
-        if not module_id or self.catalog.get(module_id) is None:
-            raise web.HTTPError(404)
+        if not module_id or "variant" in meta or self.catalog.get(module_id) is None:
+            raise web.HTTPError(404)  # only module pages: never a variant's nbgrader notebook
         token = self.store.open_session(user.username, module_id, int(version))
         start = notebook.cells[0]
         start.source += f"\nol.connect({self.internal_url!r}, {token!r}, {self.base_url!r})"
