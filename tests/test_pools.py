@@ -94,3 +94,13 @@ def test_the_four_modules_have_pools_twice_what_is_asked(modules: list[Module]) 
         variants = draw_variants(m)
         assert len(variants) >= 2, m.id
         assert len({frozenset(v) for v in variants.values()}) == len(variants), m.id
+
+
+def test_headings_get_unique_ids_even_with_the_same_text(tmp_path: Path) -> None:
+    m = _module(tmp_path, "{frågor: 1}", [("a", ""), ("b", "")])
+    from omsorgslyft.authoring.markdown import Renderer, make_parser
+
+    renderer = Renderer(make_parser(), None)
+    html = renderer.render(make_parser().parse("## Lagen\n\nText.\n\n## Lagen\n"))
+    assert 'id="lagen"' in html and 'id="lagen-2"' in html
+    assert m.graded_questions[0].section_id == "lagen"

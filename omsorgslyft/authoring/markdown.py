@@ -139,7 +139,7 @@ class Renderer:
         """Give a section heading an id (its slug) that links and review can point to."""
         base = slug(text)
         key, n = base, 2
-        while key in self.headings and self.headings[key] != text:
+        while key in self.headings:  # ids are unique on the page, even for the same text
             key, n = f"{base}-{n}", n + 1
         self.headings[key] = text
         token.attrs["id"] = key

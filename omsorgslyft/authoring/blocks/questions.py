@@ -70,7 +70,7 @@ def question(
         ctx.error(
             line,
             f'Frågan "{qid}" i kunskapskontrollen saknar förklaring. Skriv en rad som börjar '
-            "med > sist i blocket; den visas efter inlämningen.",
+            "med > sist i blocket; den visas när deltagaren har blivit godkänd.",
         )
     common = {
         "id": qid,
