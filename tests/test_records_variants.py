@@ -19,7 +19,7 @@ from databases import sqlite_url
 from jupyterhub.services.auth import HubOAuth
 from openpyxl import load_workbook
 from test_records_stats import KASAM, asked_by, grade_variant, pool_module, wrong_option
-from test_records_store import real_gradebook
+from test_records_store import person, real_gradebook
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
@@ -33,24 +33,11 @@ from omsorgslyft.records.config import ModuleFacts, RecordsConfig
 from omsorgslyft.records.export import HEADERS, to_csv, to_xlsx
 from omsorgslyft.records.gdpr import register_extract
 from omsorgslyft.records.handlers import HR_SCOPE, STATS_SCOPE, Records
-from omsorgslyft.records.model import CompetenceRecord, Employee, Status
+from omsorgslyft.records.model import CompetenceRecord, Status
 from omsorgslyft.records.service import make_app
 from omsorgslyft.records.stats import plain
 
 PREFIX = "/services/records/"
-
-
-def person(number: str, username: str) -> Employee:
-    return Employee(
-        number=number,
-        username=username,
-        first_name=username.title(),
-        last_name="Testsson",
-        email=f"{username}@kommun.se",
-        unit="Hemtjänst Norr",
-        role="undersköterska",
-        start=date(2026, 1, 1),
-    )
 
 
 @dataclass
