@@ -170,7 +170,7 @@ def test_a_trainer_reaches_the_course_and_nothing_else(
             "hub cookie secret": data / "hub" / "jupyterhub_cookie_secret",
             "learner kernel's connection file": connection_file(learner_kernel),
             "learner kernel's environment": f"/proc/{learner_kernel.pid}/environ",
-            "answer key": course / "source" / "exempelmodul" / "exempelmodul.ipynb",
+            "answer key": course / "source" / "exempelmodul-v1-a" / "exempelmodul-v1-a.ipynb",
             "gradebook": course / "gradebook.db",
         },
         "list": {
@@ -240,7 +240,9 @@ def run_as(user: str, code: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_learn_user_cannot_read_the_answer_keys(platform: Platform) -> None:
-    source = platform.project / "grading" / "source" / "exempelmodul" / "exempelmodul.ipynb"
+    source = (
+        platform.project / "grading" / "source" / "exempelmodul-v1-a" / "exempelmodul-v1-a.ipynb"
+    )
     module = platform.project / "modules" / "exempelmodul" / "module.md"
     release = platform.project / "grading" / "release" / "exempelmodul" / "exempelmodul.ipynb"
     assert source.is_file() and module.is_file()
