@@ -14,7 +14,7 @@ from omsorgslyft.authoring import load_module
 from omsorgslyft.authoring.draws import draw_variants
 from omsorgslyft.authoring.notebook import check_spec
 from omsorgslyft.runtime import widgets
-from omsorgslyft.runtime.check import check_widget, shuffled_spec
+from omsorgslyft.runtime.knowledge_check import check_widget, shuffled_spec
 from omsorgslyft.runtime.session import MemoryStore, Session
 
 from answers import wrong_answers
@@ -192,3 +192,11 @@ def test_over_the_daily_limit_the_button_waits(session: Session, store: PageStor
     click(again)
     assert "Nästa försök öppnar" in message.value and again.disabled
     assert prompts(box)[0].count("ol-fraga-") == 1  # the same attempt is still shown
+
+
+def test_the_page_s_check_function_is_not_shadowed_by_a_module() -> None:
+    """``ol.check(spec)`` is what the page's cell calls: no submodule may take its name."""
+    import omsorgslyft.runtime as ol
+    import omsorgslyft.runtime.knowledge_check  # noqa: F401
+
+    assert callable(ol.check) and ol.check.__module__ == "omsorgslyft.runtime"

@@ -21,7 +21,7 @@ from omsorgslyft.authoring import load_module
 from omsorgslyft.authoring.notebook import check_spec, learner_spec
 from omsorgslyft.model import Dialogue, Question, Reflection
 from omsorgslyft.runtime import safety
-from omsorgslyft.runtime.check import check_widget
+from omsorgslyft.runtime.knowledge_check import check_widget
 from omsorgslyft.runtime.session import MemoryStore, Session
 from omsorgslyft.runtime.widgets import build_widget, plain
 

@@ -195,6 +195,6 @@ def check(spec: dict[str, Any]) -> None:
     """The knowledge check: this attempt's questions, Lämna in and the result."""
     if GRADING:
         return
-    from omsorgslyft.runtime.check import check_widget
+    from omsorgslyft.runtime.knowledge_check import check_widget
 
     _display(lambda: check_widget(spec, session))
