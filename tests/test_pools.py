@@ -91,6 +91,9 @@ def test_the_four_modules_have_pools_twice_what_is_asked(modules: list[Module]) 
         assert m.check.asked >= 10, m.id
         assert len(m.graded_questions) >= 2 * m.check.asked, m.id
         assert all(q.section for q in m.graded_questions), m.id
+        # every question is named by its prompt (a screen reader's group name): no two alike
+        prompts = [" ".join(q.prompt_html.split()) for q in m.questions]
+        assert len(prompts) == len(set(prompts)), m.id
         variants = draw_variants(m)
         assert len(variants) >= 2, m.id
         assert len({frozenset(v) for v in variants.values()}) == len(variants), m.id
