@@ -31,8 +31,11 @@ def test_answer_store(db_urls: dict[str, str]) -> None:
     }
     assert store.load(PageSession("anna", "kasam", 1))["svar"] == {}  # versions apart
     assert store.started_modules("anna") == {"kasam"}
-    store.clear_graded(session)
+    # a new attempt starts with its graded answers empty (the rest stays)
+    assert store.start_attempt(session, 1, "a", 7) and store.start_attempt(session, 2, "b", 8)
+    assert not store.start_attempt(session, 2, "c", 9)  # another page started it first
     assert store.load(session)["svar"] == {} and store.load(session)["ovning"]
+    assert [a["variant"] for a in store.attempts(session)] == ["a", "b"]
     assert store.load(other)["svar"] == {"k-1": "opt-c"}
     result = {"score": 9.0, "max_score": 10.0, "passed": True, "questions": []}
     store.record_result("anna", "kasam", 2, "s1", result)

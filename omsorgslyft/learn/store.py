@@ -278,18 +278,6 @@ class AnswerStore:
                     ["learner", "module", "version", "kind", "key"],
                 )
 
-    def clear_graded(self, s: PageSession) -> None:
-        """Start a new attempt of the knowledge check (after a failed one)."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                delete(answer).where(
-                    answer.c.learner == s.learner,
-                    answer.c.module == s.module,
-                    answer.c.version == s.version,
-                    answer.c.kind == "svar",
-                )
-            )
-
     # attempts of the knowledge check
     def attempts(self, s: PageSession) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
