@@ -10,6 +10,7 @@ from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
 from traitlets.config import Config
 
 from omsorgslyft.hub.gate import RosterGate
+from omsorgslyft.hub.roles import OWN_ROLES_SCOPE, Landing, roles_for
 from omsorgslyft.hub.settings import (
     HR_SCOPE,
     OWN_RECORDS_SCOPE,
@@ -42,19 +43,23 @@ def roles(c: Config) -> dict[str, dict[str, object]]:
 def test_demo_configuration() -> None:
     c = configured()
     assert (c.JupyterHub.ip, c.JupyterHub.port) == ("127.0.0.1", 8000)
-    assert c.JupyterHub.default_url == "/services/learn/"
+    assert isinstance(c.JupyterHub.default_url, Landing)  # each person where their work is
     assert c.JupyterHub.db_url == "sqlite:////var/lib/omsorgslyft/hub/jupyterhub.sqlite"
     assert c.JupyterHub.cookie_secret_file == "/var/lib/omsorgslyft/hub/jupyterhub_cookie_secret"
     assert JupyterHub(config=c).authenticator_class is ThrottledSharedPasswordAuthenticator
     auth = SharedPasswordAuthenticator(config=c)  # validates both passwords' rules
     assert auth.user_password == "omsorg-demo-2026"
-    assert {"anna", "bengt", "cecilia", "david", "tove", "hanna"} <= auth.allowed_users
+    # the shared password opens the roster's names and the demo's own; the gate refuses others
+    assert auth.allow_all and not auth.allowed_users
     assert c.JupyterHub.load_groups["utbildare"]["users"] == ["tove"]
     # units and roles come from the roster (the records service syncs them), not config
     assert not any(g.startswith("enhet:") for g in c.JupyterHub.load_groups)
     gate = c.Authenticator.post_auth_hook
     assert isinstance(gate, RosterGate)
     assert gate.records_url == "sqlite:////var/lib/omsorgslyft/records/records.db"
+    assert gate.closed
+    assert {"anna", "bengt", "cecilia", "david", "tove", "hanna", "admin"} <= gate.open_to
+    assert c.Authenticator.manage_roles  # the gate gives the roles at each login
 
 
 def test_learners_cannot_run_servers_or_reach_hr() -> None:
@@ -68,7 +73,10 @@ def test_learners_cannot_run_servers_or_reach_hr() -> None:
     assert "access:services!service=records" not in learner
     assert OWN_RECORDS_SCOPE not in learner
     hr = r["hr-personal"]
-    assert r["hr-personal"]["users"] == ["admin"]  # admins hold the HR scope too
+    # no assignments in load_roles (the hub refuses them with manage_roles): the gate gives
+    # them, admins hold the HR role too
+    assert not any(role.get("users") or role.get("groups") for role in r.values())
+    assert {x["name"] for x in roles_for(True, [])} == {"user", "admin", "hr-personal"}
     assert "access:services!service=records" in hr["scopes"]  # type: ignore[operator]
     assert STATS_SCOPE in r["utbildare"]["scopes"] and HR_SCOPE not in r["utbildare"]["scopes"]  # type: ignore[operator]
     assert OWN_RECORDS_SCOPE in r["learn-service"]["scopes"]  # type: ignore[operator]
@@ -100,7 +108,7 @@ def test_services_and_trainer_servers() -> None:
     assert records["url"] == "http://127.0.0.1:8103"
     assert "--answers-url=postgresql+psycopg://db/learn" in records["command"]
     assert "--db-url=sqlite:////var/lib/omsorgslyft/records/records.db" in records["command"]
-    assert set(records["oauth_client_allowed_scopes"]) == {HR_SCOPE, STATS_SCOPE}
+    assert set(records["oauth_client_allowed_scopes"]) == {HR_SCOPE, STATS_SCOPE, OWN_ROLES_SCOPE}
     assert c.Spawner.notebook_dir == "/srv/omsorgslyft/grading"
     assert c.Spawner.default_url == "/lab"
 
@@ -161,7 +169,7 @@ def test_database_passwords_stay_off_the_command_lines() -> None:
 
 def test_the_hub_accepts_the_configuration() -> None:
     hub = JupyterHub(config=configured())
-    assert hub.default_url == "/services/learn/"
+    assert callable(hub.default_url)
     assert set(hub.custom_scopes) == {SUBMIT_SCOPE, HR_SCOPE, STATS_SCOPE, OWN_RECORDS_SCOPE}
     assert [s["name"] for s in hub.services] == ["learn", "grading", "records"]
 
@@ -210,7 +218,7 @@ def test_missing_provider_settings_are_an_error() -> None:
         configured(login="ldap")
 
 
-def test_the_roster_gate_closes_leavers_only(tmp_path: Path) -> None:
+def test_the_roster_gate_closes_leavers_and_gives_roles(tmp_path: Path) -> None:
     from datetime import date, timedelta
 
     from tornado import web
@@ -218,26 +226,60 @@ def test_the_roster_gate_closes_leavers_only(tmp_path: Path) -> None:
     from omsorgslyft.records.model import Employee
     from omsorgslyft.records.store import RecordsStore
 
+    def names(model: dict[str, object]) -> set[str]:
+        return {r["name"] for r in model["roles"]}  # type: ignore[attr-defined, index]
+
     url = f"sqlite:///{tmp_path / 'records.db'}"
     gate = RosterGate(url)
-    assert gate(None, None, {"name": "anna"}) == {"name": "anna"}  # no roster yet
+    assert names(gate(None, None, {"name": "anna"})) == {"user"}  # no roster yet
+    assert not (tmp_path / "records.db").exists()  # the gate never creates the records db
     store = RecordsStore(url)
     today = date.today()
 
-    def person(number: str, name: str, end: date | None = None) -> Employee:
+    def person(
+        number: str, name: str, end: date | None = None, manages: tuple[str, ...] = ()
+    ) -> Employee:
         return Employee(
-            number, name, name, "E", f"{name}@x.se", "Enhet", "roll", date(2020, 1, 1), end
+            number,
+            name,
+            name,
+            "E",
+            f"{name}@x.se",
+            "Enhet",
+            "roll",
+            date(2020, 1, 1),
+            end,
+            manages=manages,
         )
 
     anna, bengt = person("1", "anna"), person("2", "bengt", today - timedelta(days=1))
-    store.apply_import(store.plan_import([anna, bengt, person("3", "cia")]), "a.csv", "test")
-    store.apply_import(store.plan_import([anna, bengt]), "b.csv", "test")
-    assert gate(None, None, {"name": "anna"}) == {"name": "anna"}
-    assert gate(None, None, {"name": "tove"}) == {"name": "tove"}  # not in the roster
+    gunilla = person("4", "gunilla", manages=("Hemtjänst Norr", "Särskilt boende Björkbacken"))
+    store.apply_import(store.plan_import([anna, bengt, person("3", "cia"), gunilla]), "a.csv", "t")
+    store.apply_import(store.plan_import([anna, bengt, gunilla]), "b.csv", "test")
+    assert names(gate(None, None, {"name": "anna"})) == {"user"}
+    assert names(gate(None, None, {"name": "tove"})) == {"user"}  # not in the roster
+    # a manager: one role per unit, each the HR scope filtered to the unit's hub group
+    model = gate(None, None, {"name": "gunilla"})
+    assert names(model) == {
+        "user",
+        "enhetschef-hemtjanst-norr",
+        "enhetschef-sarskilt-boende-bjorkbacken",
+    }
+    scopes = {s for r in model["roles"] for s in r.get("scopes", [])}
+    assert "custom:omsorgslyft:hr!group=enhet:hemtjanst-norr" in scopes
+    assert "custom:omsorgslyft:hr" not in scopes
     for leaver in ("bengt", "cia"):  # ended yesterday; dropped from the roster
         with pytest.raises(web.HTTPError) as exc:
             gate(None, None, {"name": leaver})
         assert exc.value.status_code == 403
-    # an admin whose name an older roster held is not closed out
-    assert gate(None, None, {"name": "bengt", "admin": True}) == {"name": "bengt", "admin": True}
+    # an admin whose name an older roster held is not closed out, and holds HR
+    model = gate(None, None, {"name": "bengt", "admin": True})
+    assert names(model) == {"user", "admin", "hr-personal"}
+    # the demo's shared password: only the roster's staff and the demo's own names
+    closed = RosterGate(url, closed=True, open_to=["tove"])
+    assert names(closed(None, None, {"name": "tove"})) == {"user"}
+    assert names(closed(None, None, {"name": "gunilla"})) >= {"enhetschef-hemtjanst-norr"}
+    with pytest.raises(web.HTTPError) as exc:
+        closed(None, None, {"name": "okand.person@example.se"})
+    assert exc.value.status_code == 403 and "personallistan" in str(exc.value.log_message)
     store.dispose()

@@ -32,9 +32,7 @@ MODULES = ("kasam", "hbtqi", "samiska", "personcentrering")
 #: one learner per module, so each page starts from nothing
 LEARNERS = dict(zip(MODULES, ("anna", "bengt", "cecilia", "david"), strict=True))
 KEYBOARD_LEARNER = "erik"
-EXTRA = (
-    f'\nc.Authenticator.allowed_users = c.Authenticator.allowed_users | {{"{KEYBOARD_LEARNER}"}}\n'
-)
+EXTRA = f'\nc.Authenticator.post_auth_hook.open_to |= {{"{KEYBOARD_LEARNER}"}}\n'
 
 
 @pytest.fixture(scope="module")

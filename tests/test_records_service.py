@@ -11,6 +11,7 @@ import io
 import re
 import uuid
 import zipfile
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -32,22 +33,28 @@ OTHER_TOKEN = "annat-token-0123456789abcdef0123"
 SUBMIT_TOKEN = "inlamning-token-0123456789abcdef"
 BASE = "/services/records/"
 
-# route -> who may GET it ("hr" means HR and admins)
+# route -> who may GET it: "register" HR, admins and (for their own units) managers; "hr"
+# HR and admins alone (GDPR, import); "stats" trainers and HR
 ROUTES = {
-    "": "hr",
-    "matris": "hr",
-    "matris?enhet=Hemtj%C3%A4nst+Norr&status=f%C3%B6rsenad": "hr",
-    "anstalld/1001": "hr",
+    "": "register",
+    "matris": "register",
+    "matris?enhet=Hemtj%C3%A4nst+Norr&status=f%C3%B6rsenad": "register",
+    "anstalld/1001": "register",
     "anstalld/1001/registerutdrag": "hr",
     "import": "hr",
-    "export.xlsx": "hr",
-    "export.csv": "hr",
-    "export.csv?dialekt=utf8": "hr",
-    "api/records": "hr",
-    "api/coverage": "hr",
-    "api/learners/anna/records": "hr",
+    "export.xlsx": "register",
+    "export.csv": "register",
+    "export.csv?dialekt=utf8": "register",
+    "api/records": "register",
+    "api/coverage": "register",
+    "api/learners/anna/records": "register",
     "statistik": "stats",
     "api/statistics": "stats",
+}
+# the two managers of the roster (tests/fixtures/personal.csv) and the people of each unit
+MANAGERS = {
+    "gunilla": ("Hemtjänst Norr", ("Lindqvist", "Holm", "Sjöberg")),
+    "tomas": ("Särskilt boende Björkbacken", ("Nilsson", "Åberg", "Rask")),
 }
 
 
@@ -100,7 +107,19 @@ def clients(platform: Platform) -> dict[str, httpx.Client]:
 def allowed(who: str, rule: str) -> bool:
     if who in ("hr", "admin", "hr-system"):
         return True
+    if who in MANAGERS:
+        return rule == "register"
     return who == "trainer" and rule == "stats"
+
+
+def text_of(reply: httpx.Response) -> str:
+    """What a person would read in a reply: the page, the CSV, or every cell of the XLSX."""
+    if reply.content[:2] == b"PK":
+        with zipfile.ZipFile(io.BytesIO(reply.content)) as book:
+            return " ".join(
+                book.read(n).decode("utf-8") for n in book.namelist() if n.endswith(".xml")
+            )
+    return reply.text
 
 
 def imports(platform: Platform) -> int:
@@ -133,6 +152,75 @@ def test_permission_matrix(graded: Platform) -> None:
             reply = anonymous.get(BASE + route)
             assert reply.status_code == 302, (route, reply.status_code)
             assert "/hub/api/oauth2/authorize" in reply.headers["location"]
+
+
+OTHER_UNIT_ROUTES = (
+    "anstalld/1003",  # Cecilia (Björkbacken)
+    "api/learners/cecilia/records",
+)
+
+
+def test_managers_see_only_their_units(graded: Platform) -> None:
+    """Each manager, on every page, export and API route: their own unit's people and never
+    the other unit's, also when the other unit is asked for in the URL; none of the GDPR
+    actions or the import."""
+    for manager, (unit, own) in MANAGERS.items():
+        other_unit, others = next(v for k, v in MANAGERS.items() if k != manager)
+        client = graded.login(manager)
+        for route, rule in ROUTES.items():
+            reply = client.get(BASE + route)
+            if rule != "register":
+                assert reply.status_code == 403, (manager, route, reply.status_code)
+                continue
+            assert reply.status_code in (200, 404), (manager, route, reply.status_code)
+            seen = text_of(reply)
+            for name in others:
+                assert name not in seen, (manager, route, name)
+            if route.startswith(("export", "api/records", "matris")) and "enhet" not in route:
+                assert own[0] in seen, (manager, route)  # their own unit's staff are there
+        for route in (*OTHER_UNIT_ROUTES, "anstalld/1001", "api/learners/anna/records"):
+            reply = client.get(BASE + route)
+            theirs = unit == "Hemtjänst Norr"
+            mine = ("1001" in route or "anna" in route) == theirs
+            assert reply.status_code == (200 if mine else 404), (manager, route)
+        # the other unit asked for in the URL: nothing of it
+        query = "?" + urlencode({"enhet": other_unit})
+        for route in ("", "matris", "export.csv", "export.xlsx", "api/records", "api/coverage"):
+            reply = client.get(BASE + route + query)
+            assert reply.status_code == 200, (manager, route)
+            seen = text_of(reply)
+            assert not any(name in seen for name in others), (manager, route)
+        assert client.get(BASE + "api/records" + query).json()["count"] == 0
+        assert {c["unit"] for c in client.get(BASE + "api/coverage").json()} == {unit}
+        # the landing page is their unit's overview, named so
+        landing = client.get("/hub/")
+        assert str(landing.url).endswith(BASE), landing.url
+        assert f"Min enhet: {unit}" in landing.text
+        # no GDPR actions: not offered, and refused when tried
+        page = client.get(BASE + "anstalld/" + ("1001" if unit == "Hemtjänst Norr" else "1004"))
+        assert "registerutdrag" not in page.text and "radera" not in page.text.lower()
+        target = "1099" if unit == "Hemtjänst Norr" else "1004"
+        token = form_token(client)
+        reply = client.post(
+            BASE + f"anstalld/{target}/radera",
+            data={"atgard": "radera", "bekrafta": target, "_xsrf": token},
+        )
+        assert reply.status_code == 403
+        reply = client.post(BASE + "import", files={"fil": ("p.csv", b"x")}, data={"_xsrf": token})
+        assert reply.status_code == 403
+    # the same kind of form token lets HR through (so the 403s above were the permission)
+    hr = clients(graded)["hr"]
+    reply = hr.post(BASE + "import", files={"fil": ("p.txt", b"x")}, data={"_xsrf": form_token(hr)})
+    assert reply.status_code == 400 and "Kolumn saknas" in reply.text
+    assert hr.get(BASE + "anstalld/1099").status_code == 200
+
+
+def form_token(client: httpx.Client) -> str:
+    """A form token as tornado checks it (the form's value matches the _xsrf cookie): what a
+    person whose page shows no form could still send."""
+    token = uuid.uuid4().hex
+    client.cookies.set("_xsrf", token, path="/services/records/")
+    return token
 
 
 def test_changes_need_hr_and_a_form_token(graded: Platform) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from omsorgslyft.records.hubsync import slug
+from omsorgslyft.hub.roles import slug
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from html import escape
 from typing import Any
 
 from jupyter_server.utils import url_path_join
+
+from omsorgslyft.hub.header import CSS as HEADER_CSS
+from omsorgslyft.hub.header import header_html
 
 STATUS_TEXT = {
     "ej påbörjad": ("Ej påbörjad", "ol-todo", "Börja"),
@@ -22,10 +26,6 @@ CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; font-size: 1.05rem;
        line-height: 1.55; color: var(--ink); background: #f6f7f4; }
-header.ol-site { background: var(--green); color: #fff; }
-header.ol-site div { max-width: 52rem; margin: 0 auto; padding: .75rem 1rem; display: flex; gap: 1rem;
-                     justify-content: space-between; align-items: center; flex-wrap: wrap; }
-header.ol-site a { color: #fff; }
 main { max-width: 52rem; margin: 0 auto; padding: 1rem; }
 h1 { font-size: 1.6rem; margin: .5rem 0 1rem; }
 ul.ol-modules { list-style: none; padding: 0; margin: 0; display: grid; gap: 1rem; }
@@ -48,21 +48,22 @@ a:focus-visible { outline: 3px solid #d48a00; outline-offset: 2px; }
 """
 
 
-def layout(title: str, body: str, user: str, logout_url: str) -> str:
+def layout(title: str, body: str, user: str, hub_url: str, role_names: Iterable[str] = ()) -> str:
+    """A page of the learn service: the platform's shared header (the person's tools) and
+    ``body``; ``hub_url`` is the hub's prefix (``/hub/``)."""
+    base = hub_url.rstrip("/").removesuffix("hub") or "/"
+    header = header_html(role_names, "learn", user, base, url_path_join(hub_url, "logout"))
     return f"""<!DOCTYPE html>
 <html lang="sv">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(title)} – Omsorgslyft</title>
-<style>{CSS}</style>
+<style>{CSS}{HEADER_CSS}</style>
 </head>
 <body>
 <a class="ol-skip" href="#innehall">Hoppa till innehållet</a>
-<header class="ol-site"><div>
-  <strong>Omsorgslyft</strong>
-  <span>Inloggad som {escape(user)} · <a href="{escape(logout_url)}">Logga ut</a></span>
-</div></header>
+{header}
 <main id="innehall" tabindex="-1">
 {body}
 </main>
@@ -70,7 +71,13 @@ def layout(title: str, body: str, user: str, logout_url: str) -> str:
 </html>"""
 
 
-def home_page(user: str, rows: list[dict[str, Any]], base_url: str, hub_url: str) -> str:
+def home_page(
+    user: str,
+    rows: list[dict[str, Any]],
+    base_url: str,
+    hub_url: str,
+    role_names: Iterable[str] = (),
+) -> str:
     items = []
     for row in rows:
         label, cls, action = STATUS_TEXT[row["status"]]
@@ -106,4 +113,4 @@ def home_page(user: str, rows: list[dict[str, Any]], base_url: str, hub_url: str
         "Du kan göra en paus när du vill: dina svar sparas hela tiden.</p>"
         f'<ul class="ol-modules">{"".join(items)}</ul>'
     )
-    return layout("Mina utbildningar", body, user, url_path_join(hub_url, "logout"))
+    return layout("Mina utbildningar", body, user, hub_url, role_names)

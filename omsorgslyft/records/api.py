@@ -13,7 +13,7 @@ from omsorgslyft.records.stats import question_statistics
 class ExportHandler(Base):
     @web.authenticated
     def get(self, fmt: str) -> None:
-        chosen = self.filters().apply(self.records.all())
+        chosen = self.filters().apply(self.visible(self.records.all()))
         stamp = self.records.today().isoformat()
         if fmt == "xlsx":
             data = to_xlsx(chosen)
@@ -34,7 +34,7 @@ class ExportHandler(Base):
 class RecordsApiHandler(Base):
     @web.authenticated
     def get(self) -> None:
-        chosen = self.filters().apply(self.records.all())
+        chosen = self.filters().apply(self.visible(self.records.all()))
         self.write_json(
             {
                 "date": self.records.today().isoformat(),
@@ -47,7 +47,7 @@ class RecordsApiHandler(Base):
 class CoverageApiHandler(Base):
     @web.authenticated
     def get(self) -> None:
-        chosen = self.filters().apply(self.records.all())
+        chosen = self.filters().apply(self.visible(self.records.all()))
         self.write_json(
             [
                 {
@@ -65,10 +65,16 @@ class CoverageApiHandler(Base):
 
 class LearnerApiHandler(Base):
     hub_scopes = frozenset({HR_SCOPE, OWN_SCOPE})
+    needs = ""
 
     @web.authenticated
     def get(self, username: str) -> None:
         person = self.records.store.employee_by_username(username)
+        if not self.has_scope(OWN_SCOPE) and not (
+            person is not None and self.access().sees(person.unit)
+        ):
+            # a manager asking for someone outside their units
+            raise web.HTTPError(404 if self.access().any else 403)
         if person is None:
             self.write_json({"in_roster": False, "records": []})
             return
@@ -83,9 +89,12 @@ class LearnerApiHandler(Base):
 
 class StatsApiHandler(Base):
     hub_scopes = frozenset({STATS_SCOPE, HR_SCOPE})
+    needs = ""
 
     @web.authenticated
     def get(self) -> None:
+        if not (self.has_scope(STATS_SCOPE) or self.access().hr):
+            raise web.HTTPError(403)
         from dataclasses import asdict
 
         stats = question_statistics(self.records.config, self.records.store)

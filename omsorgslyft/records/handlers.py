@@ -14,6 +14,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,10 +22,18 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment
-from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
+from jupyterhub.services.auth import (
+    HubOAuth,
+    HubOAuthCallbackHandler,
+    HubOAuthenticated,
+    UserNotAllowed,
+)
 from jupyterhub.utils import url_path_join
 from tornado import web
 
+from omsorgslyft.hub import roles
+from omsorgslyft.hub.header import CSS as HEADER_CSS
+from omsorgslyft.hub.header import header_html
 from omsorgslyft.records.charts import pct
 from omsorgslyft.records.compute import compute_records
 from omsorgslyft.records.config import RecordsConfig
@@ -37,9 +46,10 @@ from omsorgslyft.records.store import ImportPlan, RecordsStore
 
 log = logging.getLogger("omsorgslyft.records")
 
-HR_SCOPE = "custom:omsorgslyft:hr"
-STATS_SCOPE = "custom:omsorgslyft:statistics"
-OWN_SCOPE = "custom:omsorgslyft:own-records"
+HR_SCOPE = roles.HR_SCOPE
+STATS_SCOPE = roles.STATS_SCOPE
+OWN_SCOPE = roles.OWN_RECORDS_SCOPE
+MANAGER_FILTER = HR_SCOPE + "!group="
 MAX_UPLOAD = 55 * 1024 * 1024  # above the roster reader's own 50 MB limit (HR only)
 MAX_BODY = 64 * 1024  # every other request body, read or refused before any handler
 PAGE_SIZE = 100
@@ -54,6 +64,34 @@ STATUS_CLASS = {
     Status.EXPIRED: "s-expired",
     Status.OVERDUE: "s-late",
 }
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one person may see in the register: HR every unit (and the GDPR actions, the
+    import and the reminders); a manager (enhetschef) only the units that both the hub's
+    scope filters (``custom:omsorgslyft:hr!group=enhet:…``) and today's roster give them."""
+
+    hr: bool
+    units: frozenset[str] = frozenset()
+
+    def sees(self, unit: str) -> bool:
+        return self.hr or unit in self.units
+
+    @property
+    def any(self) -> bool:
+        return self.hr or bool(self.units)
+
+
+def access_of(scopes: Iterable[str], managed: Iterable[str]) -> Access:
+    """``scopes``: the person's token scopes; ``managed``: the units the roster says they
+    manage today. A filtered scope without the roster's word (or the other way round)
+    gives nothing: a manager who has left a unit loses it at once, not at the next login."""
+    scopes = set(scopes)
+    if HR_SCOPE in scopes:
+        return Access(hr=True)
+    groups = {s.removeprefix(MANAGER_FILTER) for s in scopes if s.startswith(MANAGER_FILTER)}
+    return Access(hr=False, units=frozenset(u for u in managed if roles.unit_group(u) in groups))
 
 
 @dataclass
@@ -80,6 +118,8 @@ class Records:
         self.always_reserved = always_reserved
         self._cache: tuple[float, date, list[CompetenceRecord]] | None = None
         self.pending: dict[str, PendingImport] = {}
+        #: the platform's public address (links in e-mails and on certificates)
+        self.public_url = "http://127.0.0.1:8000"
 
     def today(self) -> date:
         return date.today()
@@ -153,7 +193,52 @@ class Private(web.RequestHandler):
 
 
 class Base(HubOAuthenticated, Private):  # type: ignore[misc]
+    """A page or API route of the register. ``hub_scopes`` is what the hub must have given
+    the person (a manager's filtered HR scope counts); ``needs`` what this service then
+    asks: ``"register"`` (HR, or a manager with a unit), ``"hr"`` (the unfiltered HR scope:
+    GDPR, import, reminders) or ``""`` (the handler decides)."""
+
     hub_scopes = frozenset({HR_SCOPE})
+    needs = "register"
+    tool = "records"  # the header's current tool
+    _access: Access | None = None
+
+    def prepare(self) -> None:
+        super().prepare()
+        if not self.current_user:
+            return  # @web.authenticated sends the person to the login
+        if self.needs == "hr" and not self.access().hr:
+            raise web.HTTPError(403)
+        if self.needs == "register" and not self.access().any:
+            raise web.HTTPError(403)
+
+    def check_hub_user(self, model: dict[str, Any]) -> dict[str, Any]:
+        """One of ``hub_scopes``, filtered or not (JupyterHub's own check wants it unfiltered:
+        a manager's ``custom:omsorgslyft:hr!group=enhet:…`` would not count). What a filter
+        allows is then this service's to apply (``access``, ``visible``)."""
+        have = model.get("scopes", [])
+        if any(s == want or s.startswith(want + "!") for s in have for want in self.hub_scopes):
+            model.setdefault("kind", "user")
+            return model
+        log.warning("not allowing %s: none of the scopes %s", model.get("name"), self.hub_scopes)
+        raise UserNotAllowed(model)
+
+    def access(self) -> Access:
+        if self._access is None:
+            user = self.current_user
+            scopes = user.get("scopes", []) if isinstance(user, dict) else []
+            managed = self.records.store.managers(self.records.today()).get(
+                str(user.get("name", "")) if isinstance(user, dict) else "", ()
+            )
+            self._access = access_of(scopes, managed)
+        return self._access
+
+    def visible(self, records: Sequence[CompetenceRecord]) -> list[CompetenceRecord]:
+        """The records of the units this person may see (all of them for HR)."""
+        access = self.access()
+        if access.hr:
+            return list(records)
+        return [r for r in records if r.employee.unit in access.units]
 
     @property
     def hub_auth(self) -> HubOAuth:
@@ -180,14 +265,23 @@ class Base(HubOAuthenticated, Private):  # type: ignore[misc]
 
     def render_page(self, template: str, title: str, **context: Any) -> None:
         env: Environment = self.settings["jinja"]
+        user = self.current_user
+        role_names = user.get("roles", []) if isinstance(user, dict) else []
+        logout = url_path_join(self.settings["hub_prefix"], "logout")
+        access = self.access()
         html = env.get_template(template).render(
             title=title,
             user=self.username,
             url=self.url,
             xsrf_form_html=self.xsrf_form_html,
-            can_hr=self.has_scope(HR_SCOPE),
+            can_hr=access.hr,
+            managed_units=sorted(access.units),
             can_stats=self.has_scope(STATS_SCOPE),
-            logout=url_path_join(self.settings["hub_prefix"], "logout"),
+            header=header_html(
+                role_names, self.tool, self.username, self.settings["base_url"], logout
+            ),
+            header_css=HEADER_CSS,
+            logout=logout,
             home=url_path_join(self.settings["hub_prefix"], "home"),
             status_class=STATUS_CLASS,
             pct=pct,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -23,6 +22,7 @@ from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from omsorgslyft.hub.roles import slug, unit_group
 from omsorgslyft.records.model import Employee
 from omsorgslyft.records.reserved import (
     ALWAYS_RESERVED,
@@ -36,26 +36,6 @@ log = logging.getLogger("omsorgslyft.records.hubsync")
 
 UNIT, ROLE = "enhet:", "befattning:"
 PAGINATION = "application/jupyterhub-pagination+json"
-
-
-def slug(text: str) -> str:
-    """``Särskilt boende Björkbacken`` -> ``sarskilt-boende-bjorkbacken``."""
-    plain = unicodedata.normalize("NFKD", text.casefold())
-    out, dash = [], False
-    for ch in plain:
-        if unicodedata.combining(ch):
-            continue
-        if ch.isascii() and ch.isalnum():
-            out.append(ch)
-            dash = False
-        elif not dash and out:
-            out.append("-")
-            dash = True
-    return "".join(out).strip("-")[:100] or "okand"
-
-
-def unit_group(unit: str) -> str:
-    return UNIT + slug(unit)
 
 
 def role_group(role: str) -> str:

@@ -50,6 +50,9 @@ class Employee:
     start: date
     end: date | None = None
     active: bool = True
+    #: the units this person is the manager (enhetschef) of, from the roster's
+    #: "chef för enhet" column
+    manages: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:

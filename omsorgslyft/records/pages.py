@@ -31,7 +31,7 @@ def _options(records: list[CompetenceRecord]) -> dict[str, list[tuple[str, str]]
 class OverviewHandler(Base):
     @web.authenticated
     def get(self) -> None:
-        everything = self.records.all()
+        everything = self.visible(self.records.all())
         f = self.filters()
         chosen = f.apply(everything)
         cover = coverage(chosen)
@@ -50,9 +50,10 @@ class OverviewHandler(Base):
             (r for r in chosen if r.status in (Status.EXPIRING, Status.EXPIRED)),
             key=lambda r: (r.valid_until or r.due, r.employee.name),
         )
+        units = sorted(self.access().units)
         self.render_page(
             "overview.html",
-            "Kompetensöversikt",
+            "Kompetensöversikt" if self.access().hr else "Min enhet: " + ", ".join(units),
             f=f,
             options=_options(everything),
             counts=status_counts(chosen),
@@ -65,15 +66,17 @@ class OverviewHandler(Base):
             soon_total=len(soon),
             people=len({r.employee.number for r in chosen}),
             today=self.records.today(),
-            imports=self.records.store.imports(1),
+            imports=self.records.store.imports(1) if self.access().hr else [],
             message=self.get_argument("meddelande", "")[:200],
         )
 
 
 class MatrixHandler(Base):
+    tool = "matrix"
+
     @web.authenticated
     def get(self) -> None:
-        everything = self.records.all()
+        everything = self.visible(self.records.all())
         f = self.filters()
         chosen = f.apply(everything)
         modules = sorted({(r.module, r.module_title) for r in chosen}, key=lambda m: m[1])
@@ -106,8 +109,8 @@ class EmployeeHandler(Base):
     @web.authenticated
     def get(self, number: str) -> None:
         person = self.records.store.employee_by_number(number)
-        if person is None:
-            raise web.HTTPError(404)
+        if person is None or not self.access().sees(person.unit):
+            raise web.HTTPError(404)  # another unit's staff: as if there were none
         records = compute_records(
             self.records.store,
             self.records.config.courses,
@@ -135,6 +138,8 @@ class EmployeeHandler(Base):
 
 
 class ExtractHandler(Base):
+    needs = "hr"  # GDPR: HR alone
+
     @web.authenticated
     def get(self, number: str) -> None:
         extract = gdpr.register_extract(self.records.config, self.records.store, number)
@@ -147,6 +152,8 @@ class ExtractHandler(Base):
 
 
 class EraseHandler(Base):
+    needs = "hr"  # GDPR: HR alone
+
     @web.authenticated
     async def post(self, number: str) -> None:
         mode = self.get_body_argument("atgard", "")
@@ -179,8 +186,12 @@ class EraseHandler(Base):
 
 class StatsHandler(Base):
     hub_scopes = frozenset({STATS_SCOPE, HR_SCOPE})
+    needs = ""
+    tool = "stats"
 
     @web.authenticated
     def get(self) -> None:
+        if not (self.has_scope(STATS_SCOPE) or self.access().hr):
+            raise web.HTTPError(403)  # trainers and HR (a manager's filtered scope: no)
         stats = question_statistics(self.records.config, self.records.store)
         self.render_page("stats.html", "Frågestatistik", stats=stats)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "anställd från": ("anställd från", "anställningsdatum", "startdatum"),
     "anställd till": ("anställd till", "slutdatum"),
     "användarnamn": ("användarnamn", "inloggning"),
+    # the units a manager (enhetschef) is responsible for: names as in "enhet", several
+    # separated by a comma or |
+    "chef för enhet": ("chef för enhet", "chef för enheter", "chef för", "enhetschef för"),
 }
 REQUIRED = (
     "anställningsnummer",
@@ -95,6 +98,16 @@ def _rows_from_xlsx(data: bytes) -> list[list[Any]]:
         return [list(r) for r in sheet.iter_rows(values_only=True)]
     finally:
         book.close()
+
+
+def _units(text: str) -> tuple[str, ...]:
+    """``"Hemtjänst Norr, Hemtjänst Syd"`` -> both names, in order, each once."""
+    out: list[str] = []
+    for part in text.replace("|", ",").split(","):
+        name = " ".join(part.split())
+        if name and name not in out:
+            out.append(name)
+    return tuple(out)
 
 
 class RosterFileError(ValueError):
@@ -165,7 +178,7 @@ def read_roster(data: bytes, filename: str, reserved: Iterable[str] = ALWAYS_RES
                 "Kolumn saknas: "
                 + ", ".join(f"”{m}”" for m in missing)
                 + ". Första raden ska ha kolumnerna "
-                + ", ".join(c for c in COLUMNS if c != "användarnamn")
+                + ", ".join(c for c in COLUMNS if c in REQUIRED or c == "anställd till")
                 + ".",
             )
         )
@@ -173,6 +186,7 @@ def read_roster(data: bytes, filename: str, reserved: Iterable[str] = ALWAYS_RES
 
     employees: list[Employee] = []
     employee_rows: list[int] = []
+    managed: list[tuple[int, str]] = []  # (row, unit) checked against the file's units
     numbers: dict[str, int] = {}
     usernames: dict[str, int] = {}
     for number, raw in enumerate(rows[1:], start=2):
@@ -219,10 +233,12 @@ def read_roster(data: bytes, filename: str, reserved: Iterable[str] = ALWAYS_RES
                 row_errors.append(f"{label} ”{key}” finns redan på rad {seen[key]}")
             elif key:
                 seen[key] = number
+        manages = _units(values["chef för enhet"])
         if row_errors:
             errors.append(RosterError(number, "; ".join(row_errors) + "."))
             continue
         assert start is not None
+        managed.extend((number, unit) for unit in manages)
         employee_rows.append(number)
         employees.append(
             Employee(
@@ -235,8 +251,26 @@ def read_roster(data: bytes, filename: str, reserved: Iterable[str] = ALWAYS_RES
                 role=values["befattning"],
                 start=start,
                 end=end,
+                manages=manages,
             )
         )
+    units = {fold(e.unit): e.unit for e in employees}
+    for number, unit in managed:
+        if fold(unit) not in units:
+            errors.append(
+                RosterError(
+                    number,
+                    f"”chef för enhet” ”{unit}” är ingen enhet i filen (stava som i kolumnen "
+                    "”enhet”; skilj flera enheter med komma).",
+                )
+            )
+    if errors and employees:
+        errors.sort()
+    # a manager's units as the "enhet" column spells them
+    employees = [
+        replace(e, manages=tuple(units.get(fold(u), u) for u in e.manages)) if e.manages else e
+        for e in employees
+    ]
     if not employees and not errors:
         errors.append(RosterError(0, "Filen har inga anställda, bara rubrikraden."))
     return Roster(tuple(employees), tuple(errors), tuple(employee_rows))

@@ -13,13 +13,16 @@ from typing import Any
 from tornado import httputil, web
 from tornado.http1connection import HTTP1Connection
 
-from omsorgslyft.records.handlers import HR_SCOPE, MAX_UPLOAD, Base, PendingImport, log
+from omsorgslyft.records.handlers import MAX_UPLOAD, Base, PendingImport, log
 from omsorgslyft.records.reserved import UNKNOWN
 from omsorgslyft.records.roster import read_roster
 
 
 class ImportPage(Base):
-    """The import page, with what the last step found."""
+    """The import page, with what the last step found (HR alone)."""
+
+    needs = "hr"
+    tool = "import"
 
     def show(self, status: int = 200, **context: Any) -> None:
         values: dict[str, Any] = {
@@ -54,7 +57,7 @@ class ImportHandler(ImportPage):
         super().prepare()
         if self.request.method != "POST":
             return
-        if not self.current_user or not self.has_scope(HR_SCOPE):
+        if not self.current_user or not self.access().hr:
             raise web.HTTPError(403)  # before a byte of the body is read
         declared = int(self.request.headers.get("Content-Length") or 0)
         if declared > MAX_UPLOAD:

@@ -53,6 +53,8 @@ employee = Table(
     Column("active", Boolean, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("deactivated_at", DateTime(timezone=True)),
+    # the units this person manages, one per line (the roster's "chef för enhet")
+    Column("manages", String(4000)),
 )
 
 roster_import = Table(
@@ -105,10 +107,26 @@ def _employee(row: Any) -> Employee:
         start=row.start,
         end=row.end,
         active=row.active,
+        manages=tuple(u for u in (row.manages or "").split("\n") if u),
     )
 
 
-FIELDS = ("username", "first_name", "last_name", "email", "unit", "role", "start", "end")
+FIELDS = (
+    "username",
+    "first_name",
+    "last_name",
+    "email",
+    "unit",
+    "role",
+    "start",
+    "end",
+    "manages",
+)
+
+
+def _column_value(e: Employee, name: str) -> Any:
+    value = getattr(e, name)
+    return "\n".join(value) if name == "manages" else value
 
 
 @dataclass
@@ -153,6 +171,10 @@ class RecordsStore:
     def __init__(self, url: str, sources: Sources | None = None) -> None:
         self.engine: Engine = make_engine(url)
         metadata.create_all(self.engine)
+        if not _has_column(self.engine, "employee", "manages"):
+            # a records database from before managers came from the roster
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql("ALTER TABLE employee ADD COLUMN manages VARCHAR(4000)")
         self.sources = sources
         self._engines: dict[str, Engine] = {url: self.engine}
         self._lock = threading.Lock()
@@ -194,6 +216,13 @@ class RecordsStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(employee).where(employee.c.username == username)).first()
         return _employee(row) if row else None
+
+    def managers(self, today: date) -> dict[str, tuple[str, ...]]:
+        """username -> the units they manage, for everyone employed ``today`` who manages one."""
+        query = select(employee).where(employee.c.active.is_(True), employee.c.manages != "")
+        with self.engine.connect() as conn:
+            people = [_employee(r) for r in conn.execute(query)]
+        return {e.username: e.manages for e in people if e.manages and e.employed_on(today)}
 
     def employee_by_number(self, number: str) -> Employee | None:
         with self.engine.connect() as conn:
@@ -251,7 +280,7 @@ class RecordsStore:
                     employee,
                     {
                         "number": e.number,
-                        **{f: getattr(e, f) for f in FIELDS},
+                        **{f: _column_value(e, f) for f in FIELDS},
                         "active": True,
                         "updated_at": now,
                         "deactivated_at": None,
