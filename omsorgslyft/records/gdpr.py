@@ -4,7 +4,8 @@ An extract holds everything stored about one person and nothing about anyone els
 reflections are never part of it: they are shown only to the learner, in the module.
 Erasure is the one place where the records layer changes other stores (the submission log,
 the gradebook, the answer store), because the law asks for it; it is logged without
-personal data.
+personal data. Both erasure and pseudonymisation delete the person's certificates, so
+their verification codes answer "not valid" from then on.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy import delete, select, update
 from omsorgslyft.authoring.draws import module_of
 from omsorgslyft.dates import add_months
 from omsorgslyft.db import make_engine
+from omsorgslyft.records import certificates
 from omsorgslyft.records.compute import compute_records
 from omsorgslyft.records.config import RecordsConfig
 from omsorgslyft.records.export import to_json
@@ -64,6 +66,7 @@ def register_extract(
         "sparade_svar": [],
         "resultat": [],
         "gradebook": [],
+        "intyg": certificates.of_person(store, who.number),
         "reflektioner": REFLECTIONS_NOTE,
     }
     log = store.source(config.submissions_url, "submission")
@@ -213,7 +216,11 @@ def erase(
             if folder.is_dir() and folder.resolve().is_relative_to(config.course_dir.resolve()):
                 shutil.rmtree(folder)
     now = datetime.now(UTC)
+    certificates.ensure_table(store.engine)
     with store.engine.begin() as conn:
+        # a certificate says nothing any more once its person is gone: both modes delete
+        # them (verifying one answers as for a code that never existed)
+        certificates.forget(conn, who.number)
         if mode == "radera":
             conn.execute(delete(employee).where(employee.c.number == who.number))
         else:

@@ -40,6 +40,7 @@ from omsorgslyft.records.api import (
     RecordsApiHandler,
     StatsApiHandler,
 )
+from omsorgslyft.records.certificate_api import CertificateApiHandler
 from omsorgslyft.records.config import RecordsConfig
 from omsorgslyft.records.handlers import MAX_BODY, OAuthCallback, Records, Stylesheet, log
 from omsorgslyft.records.hubsync import HubClient
@@ -53,6 +54,7 @@ from omsorgslyft.records.pages import (
 )
 from omsorgslyft.records.reserved import ALWAYS_RESERVED, parse_names
 from omsorgslyft.records.roster_pages import ImportConfirmHandler, ImportHandler
+from omsorgslyft.records.verify_pages import VerifyFormHandler, VerifyHandler
 
 
 def make_app(records: Records, prefix: str, hub_auth: HubOAuth, hub_prefix: str) -> web.Application:
@@ -82,6 +84,12 @@ def make_app(records: Records, prefix: str, hub_auth: HubOAuth, hub_prefix: str)
             route("api/coverage", CoverageApiHandler),
             route(r"api/learners/([^/]{1,200})/records", LearnerApiHandler),
             route("api/statistics", StatsApiHandler),
+            # certificates: issued for the learn service, verified by anyone (no login)
+            route(
+                r"api/learners/([^/]{1,200})/certificates/([a-z0-9-]{1,100})", CertificateApiHandler
+            ),
+            route("intyg", VerifyFormHandler),
+            route(r"intyg/([^/]{1,60})", VerifyHandler),
         ],
         records=records,
         hub_auth=hub_auth,
