@@ -106,6 +106,26 @@ class HubSettings:
     login_max_user_failures: int = 5
     login_max_address_failures: int = 20
     login_throttle_minutes: int = 15
+    #: reminders by e-mail (docs/paminnelser.md), sent by the records service once a day
+    #: from ``reminder_hour`` (local time) when ``reminders`` is on, through the SMTP relay
+    #: ``smtp_host``:``smtp_port`` (STARTTLS with the relay's certificate verified, unless
+    #: ``smtp_starttls`` is off), as ``smtp_sender`` (``"Omsorgslyft <noreply@…>"``); with
+    #: ``smtp_username`` the password comes from ``smtp_password_file`` (readable by the
+    #: records service only) or OMSORGSLYFT_SMTP_PASSWORD in its environment, never from here
+    reminders: bool = False
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_username: str = ""
+    smtp_password_file: str = ""
+    smtp_sender: str = ""
+    #: days before "Klar senast", and before "Giltig till", that an employee is reminded
+    #: (0: no such reminder); overdue and expired reminders go out at most once a week
+    reminder_due_days: int = 14
+    reminder_expiry_days: int = 30
+    reminder_hour: int = 7
+    #: the managers' weekly digest: ISO weekday, 1 Monday … 7 Sunday (0: no digest)
+    reminder_digest_weekday: int = 1
 
     @property
     def layout(self) -> Layout:
@@ -313,6 +333,18 @@ def _services(c: Config, s: HubSettings) -> None:
                 f"--gradebook-url={s.gradebook_url or _sqlite(s.grading_dir / 'gradebook.db')}",
                 f"--answers-url={store_url}",
                 f"--retention-months={s.retention_months}",
+                # e-mail reminders; the relay's password is never on this command line
+                "--reminders" if s.reminders else "--no-reminders",
+                f"--reminder-hour={s.reminder_hour}",
+                f"--smtp-host={s.smtp_host}",
+                f"--smtp-port={s.smtp_port}",
+                "--smtp-starttls" if s.smtp_starttls else "--no-smtp-starttls",
+                f"--smtp-username={s.smtp_username}",
+                f"--smtp-password-file={s.smtp_password_file}",
+                f"--smtp-sender={s.smtp_sender}",
+                f"--reminder-due-days={s.reminder_due_days}",
+                f"--reminder-expiry-days={s.reminder_expiry_days}",
+                f"--reminder-digest-weekday={s.reminder_digest_weekday}",
                 # never imported from a roster file, never logged out by the hub sync
                 f"--reserved-users={','.join(sorted(s.admin_users))}",
             ],

@@ -245,3 +245,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     demo = sub.add_parser("demo", help="rätta demoinlämningar för en del av personallistan")
     db(demo)
     demo.set_defaults(func=cmd_demo)
+
+    from omsorgslyft.reminders.commands import add_parser as add_reminders
+
+    add_reminders(sub, db, _config)

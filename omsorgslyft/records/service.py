@@ -52,12 +52,21 @@ from omsorgslyft.records.pages import (
     OverviewHandler,
     StatsHandler,
 )
+from omsorgslyft.records.reminder_pages import RemindersHandler
 from omsorgslyft.records.reserved import ALWAYS_RESERVED, parse_names
 from omsorgslyft.records.roster_pages import ImportConfirmHandler, ImportHandler
 from omsorgslyft.records.verify_pages import VerifyFormHandler, VerifyHandler
+from omsorgslyft.reminders import config as reminder_config
+from omsorgslyft.reminders.service import ReminderService
 
 
-def make_app(records: Records, prefix: str, hub_auth: HubOAuth, hub_prefix: str) -> web.Application:
+def make_app(
+    records: Records,
+    prefix: str,
+    hub_auth: HubOAuth,
+    hub_prefix: str,
+    reminders: ReminderService | None = None,
+) -> web.Application:
     env = Environment(
         loader=FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=select_autoescape(["html"]),
@@ -84,6 +93,7 @@ def make_app(records: Records, prefix: str, hub_auth: HubOAuth, hub_prefix: str)
             route("api/coverage", CoverageApiHandler),
             route(r"api/learners/([^/]{1,200})/records", LearnerApiHandler),
             route("api/statistics", StatsApiHandler),
+            route("paminnelser", RemindersHandler),
             # certificates: issued for the learn service, verified by anyone (no login)
             route(
                 r"api/learners/([^/]{1,200})/certificates/([a-z0-9-]{1,100})", CertificateApiHandler
@@ -95,6 +105,7 @@ def make_app(records: Records, prefix: str, hub_auth: HubOAuth, hub_prefix: str)
         hub_auth=hub_auth,
         prefix=prefix,
         hub_prefix=hub_prefix,
+        reminders=reminders,
         jinja=env,
         xsrf_cookies=True,
         # signs the OAuth state cookie; a restart only means logging in to the service again
@@ -122,7 +133,17 @@ async def serve(args: argparse.Namespace) -> None:
     records = Records(config, hub, parse_names(args.reserved_users))
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/records/")
     hub_auth = HubOAuth(cache_max_age=60)
-    app = make_app(records, prefix, hub_auth, os.environ.get("JUPYTERHUB_BASE_URL", "/") + "hub/")
+    # e-mail reminders (off unless --reminders), sent from the loop below once a day
+    reminders = ReminderService(
+        reminder_config.from_args(args, os.environ, records.public_url), records
+    )
+    app = make_app(
+        records,
+        prefix,
+        hub_auth,
+        os.environ.get("JUPYTERHUB_BASE_URL", "/") + "hub/",
+        reminders=reminders,
+    )
     url = os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{args.port}")
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     # the roster upload alone raises its own limit, once the sender is known to be HR
@@ -134,6 +155,7 @@ async def serve(args: argparse.Namespace) -> None:
         if done:
             records.changed()
             log.info("retention: %d former employees pseudonymised", len(done))
+        await reminders.tick()
         await asyncio.sleep(args.sync_interval)
 
 
@@ -153,6 +175,7 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated usernames a roster may never name (besides the hub's admins "
         "and the members of the groups utbildare and hr, which the hub is asked for)",
     )
+    reminder_config.add_arguments(parser)
     asyncio.run(serve(parser.parse_args(argv)))
 
 
