@@ -82,6 +82,9 @@ class Platform:
         assert reply.status_code == 200, reply.text[:500]
         # each person lands where their work is (omsorgslyft.hub.roles.landing)
         assert "/services/" in str(reply.url), reply.url
+        if "/services/learn/" not in str(reply.url):
+            # the learn service's OAuth cookie too, as a learner's landing gives it
+            assert client.get("/services/learn/").status_code == 200
         return client
 
 

@@ -15,18 +15,21 @@ from typing import Any, Literal
 from traitlets.config import Config
 
 from omsorgslyft.hub.gate import RosterGate
+from omsorgslyft.hub.roles import (
+    HR,
+    HR_SCOPE,
+    OWN_RECORDS_SCOPE,
+    OWN_ROLES_SCOPE,
+    STATS_SCOPE,
+    SUBMIT_SCOPE,
+    TRAINERS,
+    Landing,
+    static_roles,
+)
 from omsorgslyft.hub.users import SystemUsers
 from omsorgslyft.paths import Layout
 
 Login = Literal["demo", "entra", "ldap"]
-
-SUBMIT_SCOPE = "custom:omsorgslyft:submit"
-HR_SCOPE = "custom:omsorgslyft:hr"
-STATS_SCOPE = "custom:omsorgslyft:statistics"
-OWN_RECORDS_SCOPE = "custom:omsorgslyft:own-records"
-
-TRAINERS = "utbildare"
-HR = "hr"
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,11 @@ class HubSettings:
     login_max_user_failures: int = 5
     login_max_address_failures: int = 20
     login_throttle_minutes: int = 15
+    #: seconds the hub waits for each service to answer after starting it
+    service_start_timeout: int = 120
+    #: the address people reach the platform at (links in e-mails, the QR code on a
+    #: certificate); empty: ``http://<ip>:<port>``
+    public_url: str = ""
     #: reminders by e-mail (docs/paminnelser.md), sent by the records service once a day
     #: from ``reminder_hour`` (local time) when ``reminders`` is on, through the SMTP relay
     #: ``smtp_host``:``smtp_port`` (STARTTLS with the relay's certificate verified, unless
@@ -132,6 +140,10 @@ class HubSettings:
         return Layout(self.data_dir, self.project_root)
 
     @property
+    def public_base(self) -> str:
+        return (self.public_url or f"http://{self.ip}:{self.port}").rstrip("/")
+
+    @property
     def grading_dir(self) -> Path:
         return self.project_root / "grading"
 
@@ -154,7 +166,9 @@ def _login(c: Config, s: HubSettings) -> None:
         c.JupyterHub.authenticator_class = f"{throttle}.ThrottledSharedPasswordAuthenticator"
         c.SharedPasswordAuthenticator.user_password = s.demo_password
         c.SharedPasswordAuthenticator.admin_password = s.demo_admin_password
-        c.Authenticator.allowed_users = {u.name for u in s.demo_users}
+        # one shared password: every name in the roster, and the demo's own names (the
+        # roster gate refuses any other)
+        c.Authenticator.allow_all = True
     elif s.login == "entra":
         if s.entra is None:
             raise ValueError("login = entra needs EntraSettings")
@@ -194,7 +208,11 @@ def _login(c: Config, s: HubSettings) -> None:
     c.LoginThrottle.max_address_failures = s.login_max_address_failures
     c.LoginThrottle.window_minutes = s.login_throttle_minutes
     # people who have left (per the roster) cannot log in; their records are kept
-    c.Authenticator.post_auth_hook = RosterGate(records_url(s))
+    c.Authenticator.post_auth_hook = RosterGate(
+        records_url(s),
+        closed=s.login == "demo",
+        open_to=[*(u.name for u in s.demo_users), *s.admin_users],
+    )
 
 
 def _roles(c: Config, s: HubSettings) -> None:
@@ -202,46 +220,19 @@ def _roles(c: Config, s: HubSettings) -> None:
         SUBMIT_SCOPE: {
             "description": "Lämna in kunskapskontroller för deltagares räkning (learn-tjänsten)."
         },
-        HR_SCOPE: {"description": "Se och exportera kompetensregistret (HR och enhetschefer)."},
+        HR_SCOPE: {
+            "description": "Se och exportera kompetensregistret (HR; enhetschefer med "
+            "filtret !group=enhet:… för sina enheter)."
+        },
         STATS_SCOPE: {"description": "Se frågestatistik för moduler (utbildare)."},
         OWN_RECORDS_SCOPE: {
             "description": "Läsa en medarbetares egna kompetensposter (learn-tjänsten)."
         },
     }
-    learner_scopes = [
-        "read:users:name!user",
-        "read:users:groups!user",
-        "access:services!service=learn",
-        "users:activity!user",
-    ]
     c.JupyterHub.load_roles = [
-        # Everybody: take modules. No servers, so no code execution anywhere.
-        {"name": "user", "description": "Medarbetare", "scopes": learner_scopes},
-        {
-            "name": "utbildare",
-            "description": "Utbildare: egna JupyterLab-servrar med nbgraders formgrader",
-            "groups": [TRAINERS],
-            "scopes": [
-                "self",
-                STATS_SCOPE,
-                "access:services!service=learn",
-                "access:services!service=records",
-            ],
-        },
-        {
-            "name": "hr-personal",
-            "description": "HR och enhetschefer: kompetensregistret",
-            "groups": [HR],
-            # admins hold the HR scope too (custom scopes are not part of the admin role)
-            "users": sorted(s.admin_users),
-            "scopes": [
-                HR_SCOPE,
-                "access:services!service=records",
-                "read:users",
-                "read:groups",
-                *learner_scopes,
-            ],
-        },
+        # people's roles: given at each login by the roster gate (manage_roles), which
+        # also makes one "enhetschef-<unit>" role per unit a manager has in the roster
+        *static_roles(),
         {
             "name": "learn-service",
             "services": ["learn"],
@@ -261,6 +252,7 @@ def _roles(c: Config, s: HubSettings) -> None:
             "scopes": ["admin:groups", "list:users", "read:users:name", "delete:users"],
         },
     ]
+    c.Authenticator.manage_roles = True
     groups: dict[str, dict[str, Any]] = {}
     if s.login == "demo":
         for user in s.demo_users:
@@ -295,6 +287,8 @@ def _services(c: Config, s: HubSettings) -> None:
                 "--no-browser",
             ],
             "oauth_no_confirm": True,
+            # the person's own role names: the header shows the tools they may use
+            "oauth_client_allowed_scopes": [OWN_ROLES_SCOPE],
             "display": True,
             "info": {"sv": "Mina utbildningar"},
             # kernels' connection files and IPC sockets: the learn user's alone
@@ -333,6 +327,7 @@ def _services(c: Config, s: HubSettings) -> None:
                 f"--gradebook-url={s.gradebook_url or _sqlite(s.grading_dir / 'gradebook.db')}",
                 f"--answers-url={store_url}",
                 f"--retention-months={s.retention_months}",
+                f"--public-url={s.public_base}",
                 # e-mail reminders; the relay's password is never on this command line
                 "--reminders" if s.reminders else "--no-reminders",
                 f"--reminder-hour={s.reminder_hour}",
@@ -351,13 +346,17 @@ def _services(c: Config, s: HubSettings) -> None:
             "oauth_no_confirm": True,
             # the records pages ask the hub for exactly these; a user's token gets the ones
             # the user holds
-            "oauth_client_allowed_scopes": [HR_SCOPE, STATS_SCOPE],
+            "oauth_client_allowed_scopes": [HR_SCOPE, STATS_SCOPE, OWN_ROLES_SCOPE],
             "display": True,
             "info": {"sv": "Kompetensregister"},
             "environment": _environment(s, s.layout.records_dir),
             **_run_as(s, "records", s.layout.records_dir),
         },
     ]
+    for service in services:
+        # grading starts its workers and their kernels before it listens: on a busy
+        # machine that takes longer than the hub's default 30 s
+        service["timeout"] = s.service_start_timeout
     c.JupyterHub.services = [_passwords_to_environment(service) for service in services]
 
 
@@ -448,7 +447,8 @@ def apply(c: Config, s: HubSettings) -> None:
     c.JupyterHub.db_url = s.hub_db_url or _sqlite(s.layout.hub_db)
     c.JupyterHub.cookie_secret_file = str(hub_dir / "jupyterhub_cookie_secret")
     c.JupyterHub.pid_file = str(hub_dir / "jupyterhub.pid")
-    c.JupyterHub.default_url = "/services/learn/"
+    # each person lands where their work is (omsorgslyft.hub.roles.landing)
+    c.JupyterHub.default_url = Landing("/")
     c.JupyterHub.template_paths = [str(s.project_root / "hub_config" / "templates")]
     c.JupyterHub.template_vars = {"product": "Omsorgslyft"}
     # the hub's login cookie, and its xsrf cookie (which defaults to these options), are

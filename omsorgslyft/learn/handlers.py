@@ -163,7 +163,8 @@ class HomeHandler(LearnHandler):
         user = self.current_user
         rows = module_status(self.app, user.username, await own_records(self.app, user.username))
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(home_page(user.username, rows, self.base_url, self.app.hub_home_url))
+        roles = (getattr(user, "hub_user", None) or {}).get("roles", [])
+        self.finish(home_page(user.username, rows, self.base_url, self.app.hub_home_url, roles))
 
 
 class ModulePageHandler(TornadoVoilaHandler):  # type: ignore[misc]

@@ -205,12 +205,20 @@ class Base(HubOAuthenticated, Private):  # type: ignore[misc]
 
     def prepare(self) -> None:
         super().prepare()
+        if getattr(self, "_stream_request_body", False) and self.request.method == "GET":
+            # a body-streaming handler that refuses in prepare() closes the connection (its
+            # body is never read), and the proxy's next request on it fails: such a
+            # handler's get() asks for itself
+            return
+        self._permitted()
+
+    def _permitted(self) -> None:
         if not self.current_user:
             return  # @web.authenticated sends the person to the login
         if self.needs == "hr" and not self.access().hr:
-            raise web.HTTPError(403)
+            raise web.HTTPError(403, "needs the unfiltered HR scope")
         if self.needs == "register" and not self.access().any:
-            raise web.HTTPError(403)
+            raise web.HTTPError(403, "neither HR nor the manager of a unit")
 
     def check_hub_user(self, model: dict[str, Any]) -> dict[str, Any]:
         """One of ``hub_scopes``, filtered or not (JupyterHub's own check wants it unfiltered:

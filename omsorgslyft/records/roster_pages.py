@@ -72,6 +72,7 @@ class ImportHandler(ImportPage):
 
     @web.authenticated
     def get(self) -> None:
+        self._permitted()  # not in prepare() for this handler (see Base.prepare)
         self.show(message=self.get_argument("meddelande", ""))
 
     @web.authenticated

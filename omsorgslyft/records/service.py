@@ -65,6 +65,7 @@ def make_app(
     prefix: str,
     hub_auth: HubOAuth,
     hub_prefix: str,
+    base_url: str = "/",
     reminders: ReminderService | None = None,
 ) -> web.Application:
     env = Environment(
@@ -105,6 +106,7 @@ def make_app(
         hub_auth=hub_auth,
         prefix=prefix,
         hub_prefix=hub_prefix,
+        base_url=base_url,
         reminders=reminders,
         jinja=env,
         xsrf_cookies=True,
@@ -131,19 +133,15 @@ async def serve(args: argparse.Namespace) -> None:
     if os.environ.get("JUPYTERHUB_API_TOKEN") and os.environ.get("JUPYTERHUB_API_URL"):
         hub = HubClient(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
     records = Records(config, hub, parse_names(args.reserved_users))
+    records.public_url = args.public_url.rstrip("/")
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/records/")
     hub_auth = HubOAuth(cache_max_age=60)
+    base_url = os.environ.get("JUPYTERHUB_BASE_URL", "/")
     # e-mail reminders (off unless --reminders), sent from the loop below once a day
     reminders = ReminderService(
         reminder_config.from_args(args, os.environ, records.public_url), records
     )
-    app = make_app(
-        records,
-        prefix,
-        hub_auth,
-        os.environ.get("JUPYTERHUB_BASE_URL", "/") + "hub/",
-        reminders=reminders,
-    )
+    app = make_app(records, prefix, hub_auth, base_url + "hub/", base_url, reminders=reminders)
     url = os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{args.port}")
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     # the roster upload alone raises its own limit, once the sender is known to be HR
@@ -168,6 +166,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--answers-url", default="")
     parser.add_argument("--port", type=int, default=8103)
     parser.add_argument("--retention-months", type=int, default=24)
+    parser.add_argument(
+        "--public-url",
+        default="http://127.0.0.1:8000",
+        help="the address people reach the platform at (links in e-mails, certificates)",
+    )
     parser.add_argument("--sync-interval", type=float, default=30.0)
     parser.add_argument(
         "--reserved-users",
