@@ -33,10 +33,15 @@ def browser():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """The real platform (hub, proxy, learn, grading) with the example module."""
+    """The real platform (hub, proxy, learn, grading) with the example module, and the four
+    demo learners in its roster (the register issues their certificates)."""
     from platform_fixture import ROOT, start_platform
 
-    yield from start_platform(tmp_path_factory.mktemp("platform"), [ROOT / "docs" / "exempelmodul"])
+    yield from start_platform(
+        tmp_path_factory.mktemp("platform"),
+        [ROOT / "docs" / "exempelmodul"],
+        roster=Path(__file__).parent / "fixtures" / "learners.csv",
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -33,7 +33,12 @@ SEPS = ((",", ":"), (", ", ": "))
 
 @pytest.fixture(scope="module")
 def pools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    yield from start_platform(tmp_path_factory.mktemp("pools"), [ROOT / "modules" / "kasam"])
+    # the roster's people: the register issues certificates only to them
+    yield from start_platform(
+        tmp_path_factory.mktemp("pools"),
+        [ROOT / "modules" / "kasam"],
+        roster=ROOT / "tests" / "fixtures" / "learners.csv",
+    )
 
 
 def secrets(platform: Platform) -> list[str]:

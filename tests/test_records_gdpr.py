@@ -260,6 +260,13 @@ def test_extract_holds_everything_about_one_person_and_nothing_else(world) -> No
 @pytest.mark.slow
 def test_pseudonymisation_removes_identity_everywhere_and_keeps_scores(world) -> None:  # type: ignore[no-untyped-def]
     cfg, store = world
+    # she was reminded once: who, what, when is hers too
+    from omsorgslyft.reminders.log import ReminderLog
+    from omsorgslyft.reminders.plan import Key, Kind
+
+    reminded = ReminderLog(store.engine)
+    key = Key(next(iter(Kind)), "K5501", "kasam", "2026-01-01")
+    assert reminded.claim([key], "anna.andersson@kommun.se", "<m1@x>", TODAY) == [key]
     before = dump(cfg)
     assert all(trace in before for trace in ANNA_TRACES)
     message = erase(cfg, store, "anna.andersson", "pseudonymisera", by="hr-lisa")

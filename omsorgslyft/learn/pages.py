@@ -48,6 +48,10 @@ a:focus-visible { outline: 3px solid #d48a00; outline-offset: 2px; }
 """
 
 
+# the page's one style element (its hash is in the page's Content-Security-Policy)
+PAGE_CSS = CSS + HEADER_CSS
+
+
 def layout(title: str, body: str, user: str, hub_url: str, role_names: Iterable[str] = ()) -> str:
     """A page of the learn service: the platform's shared header (the person's tools) and
     ``body``; ``hub_url`` is the hub's prefix (``/hub/``)."""
@@ -59,7 +63,7 @@ def layout(title: str, body: str, user: str, hub_url: str, role_names: Iterable[
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(title)} – Omsorgslyft</title>
-<style>{CSS}{HEADER_CSS}</style>
+<style>{PAGE_CSS}</style>
 </head>
 <body>
 <a class="ol-skip" href="#innehall">Hoppa till innehållet</a>
@@ -95,10 +99,11 @@ def home_page(
                 f'<p class="ol-meta">Godkänd {escape(row["passed_on"])} · '
                 f"gäller till {escape(row['valid_until'])}</p>"
             )
-            buttons.append(
-                f'<a class="ol-button ol-secondary" href="{escape(url_path_join(base_url, "intyg", row["id"] + ".pdf"))}">'
-                f'Ladda ned intyg<span class="ol-skip"> för {escape(row["title"])}</span> (PDF)</a>'
-            )
+            if row.get("certificate"):
+                buttons.append(
+                    f'<a class="ol-button ol-secondary" href="{escape(url_path_join(base_url, "intyg", row["id"] + ".pdf"))}">'
+                    f'Ladda ned intyg<span class="ol-skip"> för {escape(row["title"])}</span> (PDF)</a>'
+                )
         summary = f"<p>{escape(row['summary'])}</p>" if row["summary"] else ""
         items.append(
             f"<li><h2>{escape(row['title'])}</h2>"

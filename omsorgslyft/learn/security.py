@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from omsorgslyft.learn.pages import CSS
+from omsorgslyft.learn.pages import PAGE_CSS
 
 NO_STORE = "no-store"
 
@@ -48,7 +48,7 @@ def policy(**directives: str) -> str:
 
 
 BASE_POLICY = policy()
-HOME_POLICY = policy(style_src=sha256_source(CSS), img_src="'self' data:")
+HOME_POLICY = policy(style_src=sha256_source(PAGE_CSS), img_src="'self' data:")
 
 
 def page_policy(nonce: str) -> str:

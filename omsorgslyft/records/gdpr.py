@@ -216,6 +216,10 @@ def erase(
             if folder.is_dir() and folder.resolve().is_relative_to(config.course_dir.resolve()):
                 shutil.rmtree(folder)
     now = datetime.now(UTC)
+    from omsorgslyft.reminders import log as reminder_log
+
+    # who was reminded of what, and when: personal data too (never the messages' text)
+    reminder_log.forget(store.engine, who.number)
     certificates.ensure_table(store.engine)
     with store.engine.begin() as conn:
         # a certificate says nothing any more once its person is gone: both modes delete
@@ -233,6 +237,7 @@ def erase(
                     first_name="",
                     last_name="",
                     email="",
+                    manages="",
                     active=False,
                     updated_at=now,
                     deactivated_at=now,
