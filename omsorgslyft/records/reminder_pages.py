@@ -17,6 +17,7 @@ PREVIEW = 100
 
 class RemindersHandler(Base):
     needs = "hr"  # the base handler's own check, where it has one
+    tool = "reminders"  # the header's current tool
 
     def is_hr(self) -> bool:
         """Exactly the unfiltered HR scope (``custom:omsorgslyft:hr``)."""
