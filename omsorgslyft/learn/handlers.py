@@ -86,6 +86,9 @@ def module_status(
     rows = _local_status(app, learner)
     if records is None:
         return rows
+    for row in rows:
+        # the register issues certificates, and only for the people in its roster
+        row["certificate"] = bool(records.get("in_roster"))
     by_module = {r["module"]: r for r in records.get("records", [])}
     app.renewals[learner] = {m for m, r in by_module.items() if r["status"] in RENEW}
     for row in rows:
