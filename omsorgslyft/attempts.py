@@ -7,23 +7,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from omsorgslyft.dates import MONTHS
+
 WINDOW = timedelta(hours=24)
 LOCAL = ZoneInfo("Europe/Stockholm")
 WEEKDAYS = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
-MONTHS = (
-    "januari",
-    "februari",
-    "mars",
-    "april",
-    "maj",
-    "juni",
-    "juli",
-    "augusti",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
 
 
 def _aware(moment: datetime) -> datetime:

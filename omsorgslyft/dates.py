@@ -4,6 +4,26 @@ from __future__ import annotations
 
 from datetime import date
 
+MONTHS = (
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
+
+
+def long_date(day: date) -> str:
+    """``2026-02-10`` -> ``10 februari 2026`` (as a Swedish reader writes a date)."""
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+
 
 def add_months(day: date, months: int) -> date:
     """``day`` plus ``months`` calendar months (31 January + 1 month = 28/29 February)."""

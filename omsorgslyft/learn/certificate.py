@@ -24,23 +24,11 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
+from omsorgslyft.dates import long_date
+
 GREEN = HexColor("#0b5c4d")
 INK = HexColor("#1b1b1b")
 MUTED = HexColor("#3d4a45")
-MONTHS = (
-    "januari",
-    "februari",
-    "mars",
-    "april",
-    "maj",
-    "juni",
-    "juli",
-    "augusti",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 
 
@@ -66,10 +54,6 @@ def _fonts() -> Fonts:
                 pdfmetrics.registerFont(TTFont(name, str(DEJAVU / file)))
         return Fonts("OlSans", "OlSans-Bold", "OlSans-Oblique", "OlMono-Bold")
     return Fonts("Helvetica", "Helvetica-Bold", "Helvetica-Oblique", "Courier-Bold")
-
-
-def long_date(day: date) -> str:
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
 def draw_qr(pdf: canvas.Canvas, data: str, x: float, y: float, size: float) -> None:

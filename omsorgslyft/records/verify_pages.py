@@ -15,38 +15,19 @@ still limited: an address (an IPv6 client by its /64) that has looked up
 from __future__ import annotations
 
 import math
-from datetime import date
 from typing import Any
 
 from jinja2 import Environment
 from jupyterhub.utils import url_path_join
 
+from omsorgslyft.dates import long_date
 from omsorgslyft.hub.throttle import FailureLimiter, client_address, minutes_text
 from omsorgslyft.records import certificates
 from omsorgslyft.records.handlers import Private, Records
 
 MAX_FAILURES = 20
 WINDOW_MINUTES = 15
-MONTHS = (
-    "januari",
-    "februari",
-    "mars",
-    "april",
-    "maj",
-    "juni",
-    "juli",
-    "augusti",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
 EXAMPLE = "K7QH3-MZPX9-4TAB5"
-
-
-def long_date(day: date) -> str:
-    """``2026-02-10`` -> ``10 februari 2026``."""
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
 class VerifyBase(Private):

@@ -16,23 +16,10 @@ from email.policy import SMTP
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from urllib.parse import urlencode
 
+from omsorgslyft.dates import long_date as day_text
 from omsorgslyft.records.model import CompetenceRecord, Employee, Status
 from omsorgslyft.reminders.plan import KIND_ORDER, Digest, EmployeeReminder, Kind, Planned
 
-MONTHS = (
-    "januari",
-    "februari",
-    "mars",
-    "april",
-    "maj",
-    "juni",
-    "juli",
-    "augusti",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
 #: a digest lists at most this many people per section (the register has the rest)
 DIGEST_LINES = 50
 LEARN_PATH = "/services/learn/"
@@ -58,11 +45,6 @@ KIND_NAMES = {
     Kind.EXPIRED: "godkännandet har gått ut",
     Kind.DIGEST: "veckobrev till chef",
 }
-
-
-def day_text(day: date) -> str:
-    """2026-07-01 -> "1 juli 2026"."""
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
 def days_text(days: int) -> str:
