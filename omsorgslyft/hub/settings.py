@@ -70,6 +70,17 @@ class LdapSettings:
 
 
 @dataclass(frozen=True)
+class ExternalService:
+    """A service the hub does not start (on Kubernetes its own Deployment, docs/kubernetes.md):
+    the hub and the proxy reach it at ``url``, and it authenticates to the hub with
+    ``api_token`` (from a Kubernetes Secret, at least 8 characters)."""
+
+    name: str  # "learn", "grading" or "records"
+    url: str
+    api_token: str
+
+
+@dataclass(frozen=True)
 class HubSettings:
     project_root: Path
     data_dir: Path
@@ -134,6 +145,9 @@ class HubSettings:
     reminder_hour: int = 7
     #: the managers' weekly digest: ISO weekday, 1 Monday … 7 Sunday (0: no digest)
     reminder_digest_weekday: int = 1
+    #: services the hub does not start but only routes to (Kubernetes: each its own
+    #: Deployment with its own command line, docs/kubernetes.md); the others the hub starts
+    external_services: tuple[ExternalService, ...] = ()
 
     @property
     def layout(self) -> Layout:
@@ -357,7 +371,24 @@ def _services(c: Config, s: HubSettings) -> None:
         # grading starts its workers and their kernels before it listens: on a busy
         # machine that takes longer than the hub's default 30 s
         service["timeout"] = s.service_start_timeout
-    c.JupyterHub.services = [_passwords_to_environment(service) for service in services]
+    external = {e.name: e for e in s.external_services}
+    unknown = set(external) - {service["name"] for service in services}
+    if unknown:
+        raise ValueError(f"no such service: {', '.join(sorted(unknown))}")
+    out: list[dict[str, Any]] = []
+    for service in services:
+        ext = external.get(str(service["name"]))
+        if ext is None:
+            out.append(_passwords_to_environment(service))
+            continue
+        if len(ext.api_token) < 8:
+            raise ValueError(f"the external {ext.name} service needs an API token (8+ characters)")
+        # no "command": JupyterHub starts no process and only routes to the URL (an
+        # external service); how it runs (command, user, environment) is its Deployment's
+        managed = ("command", "environment", "cwd", "user")
+        kept = {key: value for key, value in service.items() if key not in managed}
+        out.append(kept | {"url": ext.url, "api_token": ext.api_token})
+    c.JupyterHub.services = out
 
 
 def _passwords_to_environment(service: dict[str, Any]) -> dict[str, Any]:
