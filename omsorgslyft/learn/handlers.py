@@ -25,7 +25,7 @@ from omsorgslyft.dates import add_months
 from omsorgslyft.learn.catalog import Catalog
 from omsorgslyft.learn.certificate import certificate_pdf
 from omsorgslyft.learn.grading_client import GradingClient, GradingError, ServiceClient
-from omsorgslyft.learn.kernels import LearnerKernels
+from omsorgslyft.learn.kernels import WATCH, LearnerKernels, PageWatch, until_gone
 from omsorgslyft.learn.pages import CSS, home_page
 from omsorgslyft.learn.preheat import KernelPool
 from omsorgslyft.learn.security import (
@@ -210,15 +210,60 @@ class ModulePageHandler(TornadoVoilaHandler):  # type: ignore[misc]
         )
         if pool is not None and path and plain:
             preheated = await pool.hand_out(path, self.current_user.username)
-        if preheated is None:  # none waiting: start a kernel for this page
-            async for html in super().get_generator(path=path):
+        # the page ends when its kernel is gone, even in the middle (kernels.until_gone)
+        watch = PageWatch()
+        try:
+            if preheated is None:  # none waiting: start a kernel for this page
+                WATCH.set(watch)  # the kernel started for this page is watched
+                pages = super().get_generator(path=path)
+            else:
+                watch.attach(self.kernel_manager, preheated.kernel_id, started=True)
+                self.__dict__["csp_nonce"] = preheated.nonce
+                self.set_header("Content-Security-Policy", self.content_security_policy)
+                self.set_header("Content-Type", "text/html")
+                pages = preheated.html()
+            sent = False
+            async for html in until_gone(pages, watch):
+                if html is None:
+                    self.log.info(
+                        "The page of %s ended before it was rendered: its kernel %s stopped",
+                        self.current_user.username,
+                        watch.kernel_id,
+                    )
+                    yield self.closed(sent)
+                    return
+                sent = True
                 yield html
-            return
-        self.__dict__["csp_nonce"] = preheated.nonce
-        self.set_header("Content-Security-Policy", self.content_security_policy)
-        self.set_header("Content-Type", "text/html")
-        async for html in preheated.html():
-            yield html
+        finally:
+            WATCH.set(None)
+
+    def closed(self, sent: bool) -> str:
+        """What ends a page whose kernel stopped before it was rendered: the rest of the
+        page (``sent``: its beginning was sent), or a page of its own."""
+        text = (
+            "<p><strong>Sidan stängdes innan den hann laddas klart.</strong> Det händer när "
+            "du öppnar fler moduler, eller samma modul igen, i andra flikar. Ladda om sidan "
+            "för att fortsätta. Allt du har sparat finns kvar.</p>"
+        )
+        if not sent:
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            return (
+                '<!DOCTYPE html><html lang="sv"><head><meta charset="utf-8">'
+                '<meta name="viewport" content="width=device-width, initial-scale=1">'
+                f"<title>Sidan stängdes – Omsorgslyft</title><style>{CSS}</style></head>"
+                f'<body><main id="innehall"><div id="ol-closed" role="alert">{text}</div>'
+                '<p><a class="ol-button" href="">Ladda om sidan</a></p></main></body></html>'
+            )
+        # the cells so far are in the hidden <main>: the note goes after it, and the
+        # "loading" line goes
+        return (
+            f'</main><div id="ol-closed" class="ol-lost" role="alert">{text}'
+            '<p><a class="ol-reload" href="" style="display: inline-block; '
+            'text-decoration: none">Ladda om sidan</a></p></div>'
+            f'<script nonce="{self.csp_nonce}">(function () {{ var e = '
+            'document.getElementById("loading"); if (e) { e.parentNode.removeChild(e); } '
+            "})();</script></body></html>\n"
+        )
 
 
 class ModuleRedirectHandler(LearnHandler):

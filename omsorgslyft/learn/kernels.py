@@ -18,6 +18,11 @@ here (Voilà's own class with :class:`LearnerKernels` mixed in) adds:
   (jupyter_server's ``cull_idle_timeout`` is for kernels without an open page);
 * ``when_gone``: the page's websocket is closed when its kernel stops (jupyter_server
   leaves it open), so the page can tell the learner to reload;
+* :class:`PageWatch` and :func:`until_gone`: a page still being rendered ends its response
+  when its kernel stops or no longer runs. Voilà does not: its render task dies when the
+  kernel is gone before it answered (nbclient re-raises from ``wait_for_ready``) and its
+  handler then sends heartbeats forever; a kernel gone in the middle costs a second per
+  cell left (nbclient polls whether it is alive) and error cells;
 * preheated kernels (``omsorgslyft.learn.preheat``): started with no owner
   (:meth:`LearnerKernels.start_pooled_kernel`), never culled while they wait, reachable by
   nobody until :meth:`LearnerKernels.hand_out` gives one to a learner, under the same
@@ -31,12 +36,13 @@ import contextvars
 import os
 import stat
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from jupyter_core.utils import ensure_async
 from jupyter_server._tz import utcnow
 from tornado import web
 from voila.utils import ENV_VARIABLE
@@ -146,6 +152,125 @@ class Starting:
 STARTING: contextvars.ContextVar[Starting | None] = contextvars.ContextVar("starting", default=None)
 
 
+class PageWatch:
+    """A page request's watch on its kernel: :attr:`gone` is done once the kernel has
+    stopped (for a newer page, culled, died), or its process no longer runs."""
+
+    def __init__(self) -> None:
+        self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.kernel_id: str | None = None
+        self._manager: LearnerKernels | None = None
+        self._started = False
+        self._undo: Callable[[], None] = lambda: None
+
+    def attach(self, manager: LearnerKernels, kernel_id: str, *, started: bool) -> None:
+        """Watch ``kernel_id`` (``started``: its process is running already)."""
+        self._undo()
+        self.kernel_id, self._manager, self._started = kernel_id, manager, started
+        self._undo = manager.when_gone(kernel_id, self._gone)
+
+    def started(self) -> None:
+        self._started = True
+
+    def _gone(self) -> None:
+        if not self.gone.done():
+            self.gone.set_result(None)
+
+    async def check(self) -> None:
+        """Mark the kernel gone if its process has ended while the manager still has it
+        (nbclient kills a kernel that does not get ready in time, behind its back)."""
+        manager, kernel_id = self._manager, self.kernel_id
+        if self.gone.done() or manager is None or kernel_id is None or not self._started:
+            return
+        if kernel_id not in manager:  # type: ignore[operator]
+            self._gone()
+            return
+        km = manager.get_kernel(kernel_id)  # type: ignore[attr-defined]
+        if not await ensure_async(km.is_alive()):
+            self._gone()
+
+    def close(self) -> None:
+        """The page's response is done: stop watching."""
+        self._undo()
+        self._undo = lambda: None
+
+
+#: set by the page handler; the page's kernel is attached to it when it is started
+WATCH: contextvars.ContextVar[PageWatch | None] = contextvars.ContextVar("watch", default=None)
+
+#: how often a rendering page checks that its kernel still runs, in seconds
+CHECK_SECONDS = 1.0
+#: how long a cut-off rendering may take to stop, in seconds
+STOP_SECONDS = 5.0
+
+
+async def until_gone(
+    pages: AsyncGenerator[str, None], watch: PageWatch, *, check: float = CHECK_SECONDS
+) -> AsyncIterator[str | None]:
+    """``pages``, until they end or the watched kernel is gone; then one ``None`` (the page
+    must say so and end), and the rest of ``pages`` is stopped.
+
+    ``pages`` runs in a task of its own (in this context: the page's kernel is watched from
+    its start); what it has made meanwhile comes out joined. Whatever it raises is raised
+    here, unless the kernel is gone (a preheated page's rendering fails with it), or it is
+    a cancellation from within (a rendering cancelled under it): those end the page as if
+    the kernel were gone."""
+    made: list[str] = []
+    more = asyncio.Event()
+
+    async def pump() -> None:
+        try:
+            async for snippet in pages:
+                made.append(snippet)
+                more.set()
+        finally:
+            more.set()
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(pump())
+    checked = loop.time()
+    try:
+        while True:
+            while not made and not task.done() and not watch.gone.done():
+                more.clear()
+                waiter = asyncio.ensure_future(more.wait())
+                waits: set[asyncio.Future[Any]] = {waiter, watch.gone}
+                wait = max(0.0, checked + check - loop.time())
+                await asyncio.wait(waits, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                if loop.time() >= checked + check:
+                    break
+            if loop.time() >= checked + check:  # now and then, output or not
+                await watch.check()
+                checked = loop.time()
+            if watch.gone.done():
+                yield None
+                return
+            if made:
+                html = "".join(made)
+                made.clear()
+                yield html
+                continue
+            if not task.done():
+                continue
+            if task.cancelled():
+                yield None
+                return
+            error = task.exception()
+            if error is None:
+                return
+            await watch.check()
+            if not watch.gone.done():
+                raise error
+            yield None  # the rendering failed because its kernel is gone
+            return
+    finally:
+        watch.close()
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=STOP_SECONDS)
+
+
 class KernelOwners:
     """Each kernel's learner and page token; each learner's kernels, oldest first."""
 
@@ -199,17 +324,23 @@ class LearnerKernels:
         if page is None:  # every kernel belongs to a learner's page
             raise web.HTTPError(403)
         STARTING.set(None)
+        watch = WATCH.get()
+        WATCH.set(None)
         kwargs["env"] = kernel_environment(kwargs.get("env"))
         async with self._lock(page.learner):
             for old in self._over_limit(page.learner):
                 await self._retire(old, page.learner)
             kernel_id: str = kwargs.pop("kernel_id", None) or self.new_kernel_id()  # type: ignore[attr-defined]
             self.owners.add(kernel_id, page)
+            if watch is not None:
+                watch.attach(self, kernel_id, started=False)
             try:
                 started: str = await super().start_kernel(*args, kernel_id=kernel_id, **kwargs)  # type: ignore[misc]
             except BaseException:
                 self._forget(kernel_id)
                 raise
+            if watch is not None:
+                watch.started()
             return started
 
     async def start_pooled_kernel(self, **kwargs: Any) -> str:

@@ -252,8 +252,8 @@ class KernelPool:
         items = self._items.get(notebook, [])
         # a page that has run through first, else the one furthest along
         for item in sorted(items, key=lambda i: not i.ready):
-            if item.version != info.version:
-                continue
+            if item.version != info.version or (item.task.done() and not item.ready):
+                continue  # another version, or its notebook failed (about to be stopped)
             items.remove(item)
             token = self.store.open_session(learner, info.id, info.version)
             if not await self.manager.hand_out(item.kernel_id, Starting(learner, token)):
@@ -368,7 +368,9 @@ class KernelPool:
             if item is None:
                 continue  # a learner came meanwhile: their page first
             done, _ = await asyncio.wait({item.task}, timeout=WARM_TIMEOUT)
-            if not done:
+            if not done and item.kernel_id in self.manager.pooled:
+                # (a handed-out page's rendering is its learner's now: cancelled under
+                # the page, the page would be cut off with an error)
                 item.task.cancel()
             if not item.ready and item.kernel_id in self.manager.pooled:
                 failures += 1
