@@ -447,7 +447,7 @@ def test_pages_carry_csp_no_store_and_samesite_cookies(platform: Platform) -> No
         if "/services/learn/" in str(response.url):
             set_cookies.extend(response.headers.get_list("set-cookie"))
 
-    learner = "tove"  # no other test looks at her certificates
+    learner = "tove"  # no other test looks at her certificates (she is in no roster)
     client = platform.login(learner)
     client.event_hooks = {"request": [], "response": [keep]}
     # a fresh OAuth round trip to the learn service (its state cookie and login cookie)
@@ -462,7 +462,8 @@ def test_pages_carry_csp_no_store_and_samesite_cookies(platform: Platform) -> No
             continue  # clearing a cookie
         assert "samesite=lax" in cookie.lower(), cookie
 
-    # a pass, so the certificate exists
+    # a pass in the learn store: the page says so, but only the register issues a
+    # certificate, and tove is not in its roster: a Swedish page, with the same headers
     answers = store(platform)
     answers.record_result(
         learner,
@@ -480,14 +481,15 @@ def test_pages_carry_csp_no_store_and_samesite_cookies(platform: Platform) -> No
         "page api": page_api(platform, "load", "forged"),
     }
     for name, reply in responses.items():
-        assert reply.status_code in (200, 401), (name, reply.status_code)
+        expected = (404,) if name == "certificate" else (200, 401)
+        assert reply.status_code in expected, (name, reply.status_code)
         assert "no-store" in reply.headers["Cache-Control"], name
         policy = _policy(reply.headers["Content-Security-Policy"])
         assert policy["frame-ancestors"] == "'none'", name
         assert policy["default-src"] == "'none'", name
         assert "script-src" not in policy or "'unsafe-inline'" not in policy["script-src"], name
     assert "script-src" not in _policy(responses["home"].headers["Content-Security-Policy"])
-    assert responses["certificate"].content.startswith(b"%PDF")
+    assert "intyg" in responses["certificate"].text.lower()  # a page a person can read
 
     # the module page lets only its own scripts run: every inline one has the nonce
     script_src = _policy(page.headers["Content-Security-Policy"])["script-src"].split()
