@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
+import re
 import shutil
+import zipfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from omsorgslyft.authoring.discover import load_modules
 from omsorgslyft.cli import main
 from omsorgslyft.grading.submissions import DONE, SubmissionLog, submission
 from omsorgslyft.model import Course, NewVersionRule
+from omsorgslyft.records import export
 from omsorgslyft.records.compute import compute_records
 from omsorgslyft.records.export import HEADERS, neutralise, to_csv, to_json, to_xlsx
 from omsorgslyft.records.model import CompetenceRecord, Employee, Status
@@ -281,6 +285,113 @@ def test_hostile_text_is_never_a_formula_in_any_format() -> None:
         assert cells[column].value == text
         assert excel_sv.loc[0, column] == text
         assert utf8.loc[0, column] == text
+
+
+def _sheet_xml(data: bytes) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(data)) as book:
+        return book.read("xl/worksheets/sheet1.xml")
+
+
+ODD = NOT_STARTED._replace(
+    employee=person(
+        "0007",
+        " inledande",
+        "avslutande ",
+        email="a&b<c>\"d'e",
+        unit="_x0041_ \x01 \x1f x\nrad",
+        role="\ufffe\uffff",
+    ),
+    module_title="Ärende, 100 % — ∑ 🙂",
+    latest_score=33.3,
+    attempts=12,
+)
+
+
+def test_xlsx_rows_are_the_xml_xlsxwriter_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The data rows go into XlsxWriter's row stream as XML written here (export.py,
+    ``_RowStream``): byte for byte what XlsxWriter's own cell-by-cell path writes, with
+    escapes, control characters, whitespace, numbers and dates."""
+    many = [*RECORDS, ODD, *(RECORDS * 300)]  # 1,205 rows: more than one chunk of rows
+    fast = to_xlsx(many, title="Register")
+    monkeypatch.setattr(export._RowStream, "fast", False)
+    slow = to_xlsx(many, title="Register")
+    assert _sheet_xml(fast) == _sheet_xml(slow)
+    with zipfile.ZipFile(io.BytesIO(fast)) as a, zipfile.ZipFile(io.BytesIO(slow)) as b:
+        assert a.namelist() == b.namelist()
+        for name in a.namelist():
+            if name != "docProps/core.xml":  # holds the time it was written
+                assert a.read(name) == b.read(name), name
+    cells = dict(
+        zip(
+            HEADERS,
+            next(load_workbook(io.BytesIO(fast)).worksheets[0].iter_rows(min_row=6)),
+            strict=True,
+        )
+    )
+    assert cells["Förnamn"].value == " inledande" and cells["Efternamn"].value == "avslutande "
+    assert cells["E-post"].value == "a&b<c>\"d'e"
+    assert cells["Modul"].value == "Ärende, 100 % — ∑ 🙂"
+    assert cells["Senaste resultat (%)"].value == 33.3
+
+
+def test_xlsx_text_that_looks_like_xml_stays_text() -> None:
+    """XlsxWriter would write a text like ``<r>…</r>`` into the file unescaped, as rich
+    text; here it is a text like any other."""
+    hostile = NOT_STARTED._replace(
+        employee=person("0008", "<r><t>x</t></r>", "<r>", unit="</t></is></c><c>")
+    )
+    data = to_xlsx([hostile])
+    row = next(load_workbook(io.BytesIO(data)).worksheets[0].iter_rows(min_row=2, values_only=True))
+    assert row[1:5] == ("<r><t>x</t></r>", "<r>", hostile.employee.email, "</t></is></c><c>")
+    assert b"&lt;r&gt;&lt;t&gt;x&lt;/t&gt;&lt;/r&gt;" in _sheet_xml(data)
+
+
+def test_xlsx_column_widths_and_sheet_name() -> None:
+    data = to_xlsx(RECORDS, title="x" * 40)
+    assert load_workbook(io.BytesIO(data)).worksheets[0].title == "x" * 31
+    widths: dict[int, float] = {}
+    for low, high, width in re.findall(
+        r'<col min="(\d+)" max="(\d+)" width="([\d.]+)"', _sheet_xml(data).decode()
+    ):
+        widths.update(dict.fromkeys(range(int(low), int(high) + 1), float(width)))
+    # XlsxWriter stores a width of N characters as N + 0.71 (Excel's padding)
+    assert [int(widths[i + 1]) for i in range(len(HEADERS))] == [
+        max(len(h) + 2, 12) for h in HEADERS
+    ]
+
+
+def _csv_the_plain_way(records: list[CompetenceRecord], dialect: str) -> bytes:
+    """``record_rows`` through ``csv.writer`` (what export.py did before it cached fields)."""
+    sep, decimal, newline, encoding = {
+        "excel-sv": (";", ",", "\r\n", "utf-8-sig"),
+        "utf8": (",", ".", "\n", "utf-8"),
+    }[dialect]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=sep, lineterminator=newline)
+    writer.writerow(HEADERS)
+    for row in export.record_rows(records):
+        row[9] = None if row[9] is None else repr(row[9]).replace(".", decimal)
+        writer.writerow([v.isoformat() if isinstance(v, date) else v for v in row])
+    return buffer.getvalue().encode(encoding)
+
+
+@pytest.mark.parametrize("dialect", ["excel-sv", "utf8"])
+def test_csv_is_what_the_csv_module_writes(dialect: str) -> None:
+    quoting = NOT_STARTED._replace(
+        employee=person(
+            "0009", 'Citat "x"', "semi;kolon", email="", unit="rad\nbrytning", role="a,b"
+        ),
+        courses=(),
+    )
+    many = [*RECORDS, ODD, quoting, *(RECORDS * 400)]
+    assert to_csv(many, dialect) == _csv_the_plain_way(many, dialect)
+
+
+def test_csv_reports_progress() -> None:
+    seen: list[tuple[int, int]] = []
+    data = to_csv([NOT_STARTED] * 2500, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1000, 2500), (2000, 2500), (2500, 2500)]
+    assert data.count(b"\r\n") == 2501
 
 
 def test_xlsx_reports_progress() -> None:

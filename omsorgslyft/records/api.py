@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tornado import web
+from tornado.ioloop import IOLoop
 
 from omsorgslyft.records.export import to_csv, to_json, to_xlsx
 from omsorgslyft.records.filters import coverage
@@ -11,16 +12,22 @@ from omsorgslyft.records.stats import question_statistics
 
 
 class ExportHandler(Base):
+    """The direct download (``export.xlsx``, ``export.csv``): the HR page's links for a
+    selection of up to ``ExportJobs.direct_rows`` rows, and any client's at any size.
+    The file is written in a worker thread, so that the service answers others meanwhile;
+    the page starts a larger export as a job (``export_jobs.py``)."""
+
     @web.authenticated
-    def get(self, fmt: str) -> None:
+    async def get(self, fmt: str) -> None:
         chosen = self.filters().apply(self.visible(self.records.all()))
         stamp = self.records.today().isoformat()
+        loop = IOLoop.current()
         if fmt == "xlsx":
-            data = to_xlsx(chosen)
+            data = await loop.run_in_executor(None, to_xlsx, chosen)
             kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         elif fmt == "csv":
             dialect = "utf8" if self.get_argument("dialekt", "") == "utf8" else "excel-sv"
-            data = to_csv(chosen, dialect)
+            data = await loop.run_in_executor(None, to_csv, chosen, dialect)
             kind = "text/csv; charset=utf-8"
         else:
             raise web.HTTPError(404)

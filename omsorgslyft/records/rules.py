@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
+from functools import lru_cache
 
 from omsorgslyft.dates import add_months
 from omsorgslyft.model import Course, NewVersionRule
@@ -56,7 +57,7 @@ def record(
     """The status of one employee on one required module; ``attempts`` oldest first.
 
     Runs 200,000 times for a large municipality's export: plain code, no intermediate
-    dictionaries.
+    dictionaries; the calendar sums come from small caches (``_days``, ``_valid_until``).
     """
     retake = req.retake_on_new_version
     current = version.version
@@ -65,10 +66,10 @@ def record(
         if a.passed and (not retake or a.version >= current):
             best = a
             break
-    due = employee.start + timedelta(days=req.due_days)
+    due = employee.start + _days(req.due_days)
     if retake and best is None and any(a.passed for a in attempts):
         # an older version was passed: the retake is due N days after the new version came
-        due = max(employee.start, version.released_on) + timedelta(days=req.due_days)
+        due = max(employee.start, version.released_on) + _days(req.due_days)
     latest_score = None
     if attempts:
         latest = attempts[-1]
@@ -77,7 +78,7 @@ def record(
     passed_on = valid_until = passed_version = None
     if best is not None:
         passed_on = best.graded_at.date()
-        valid_until = add_months(passed_on, req.validity_months)
+        valid_until = _valid_until(passed_on, req.validity_months)
         passed_version = best.version
         if today > valid_until:
             status = Status.EXPIRED
@@ -109,6 +110,22 @@ def record(
     )
 
 
+_DAYS: dict[int, timedelta] = {}
+
+
+def _days(n: int) -> timedelta:
+    found = _DAYS.get(n)
+    if found is None:
+        found = _DAYS[n] = timedelta(days=n)
+    return found
+
+
+@lru_cache(maxsize=65536)
+def _valid_until(passed_on: date, months: int) -> date:
+    """A pass's last valid day (the same few thousand days and validities recur)."""
+    return add_months(passed_on, months)
+
+
 def records_for(
     employee: Employee,
     requirements: Mapping[str, Requirement],
@@ -129,6 +146,34 @@ def records_for(
             versions[m],
             attempts.get((name, m), []),
             started.get((name, m), ()),
+            today,
+        )
+        for m, req in requirements.items()
+        if m in versions
+    ]
+
+
+_NONE: list[Attempt] = []
+
+
+def records_of(
+    employee: Employee,
+    requirements: Mapping[str, Requirement],
+    versions: Mapping[str, ModuleVersion],
+    attempts: Mapping[str, list[Attempt]],
+    started: Mapping[str, Iterable[int]],
+    today: date,
+) -> list[CompetenceRecord]:
+    """:func:`records_for` with ``attempts`` and ``started`` of this employee alone, keyed
+    by module (as :meth:`RecordsStore.attempts_by_learner` reads them for everyone): two
+    lookups of a module's name instead of building a (username, module) key for each."""
+    return [
+        record(
+            employee,
+            req,
+            versions[m],
+            attempts.get(m, _NONE),
+            started.get(m, ()),
             today,
         )
         for m, req in requirements.items()

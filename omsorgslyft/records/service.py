@@ -42,6 +42,15 @@ from omsorgslyft.records.api import (
 )
 from omsorgslyft.records.certificate_api import CertificateApiHandler
 from omsorgslyft.records.config import RecordsConfig
+from omsorgslyft.records.export_jobs import (
+    JOB_ID,
+    ExportJobFile,
+    ExportJobPage,
+    ExportJobs,
+    ExportJobStatus,
+    ExportScript,
+    ExportStartHandler,
+)
 from omsorgslyft.records.handlers import MAX_BODY, OAuthCallback, Records, Stylesheet, log
 from omsorgslyft.records.hubsync import HubClient
 from omsorgslyft.records.pages import (
@@ -73,6 +82,8 @@ def make_app(
         autoescape=select_autoescape(["html"]),
     )
     env.filters["combine_status"] = lambda query, status: {**query, "status": status}
+    export_jobs = ExportJobs()  # large exports in the background (export_jobs.py)
+    env.globals["export_jobs"] = export_jobs
 
     def route(path: str, handler: type[web.RequestHandler]) -> tuple[str, type[web.RequestHandler]]:
         return (url_path_join(prefix, path), handler)
@@ -89,6 +100,11 @@ def make_app(
             route("import", ImportHandler),
             route(r"import/([A-Za-z0-9_-]{10,40})", ImportConfirmHandler),
             route(r"export\.(xlsx|csv)", ExportHandler),
+            route("export", ExportStartHandler),
+            route(f"export/{JOB_ID}", ExportJobPage),
+            route(f"export/{JOB_ID}/fil", ExportJobFile),
+            route(f"api/export/{JOB_ID}", ExportJobStatus),
+            route("export.js", ExportScript),
             route("statistik", StatsHandler),
             route("api/records", RecordsApiHandler),
             route("api/coverage", CoverageApiHandler),
@@ -108,6 +124,7 @@ def make_app(
         hub_prefix=hub_prefix,
         base_url=base_url,
         reminders=reminders,
+        export_jobs=export_jobs,
         jinja=env,
         xsrf_cookies=True,
         # signs the OAuth state cookie; a restart only means logging in to the service again

@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 
 from omsorgslyft.db import make_engine, upsert
-from omsorgslyft.records.gradebook import Scores, gradebook_scores, per_module
+from omsorgslyft.records.gradebook import ModuleScores, Scores, gradebook_scores, per_module
 from omsorgslyft.records.model import Attempt, Employee, ModuleVersion
 
 metadata = MetaData()
@@ -206,11 +206,43 @@ class RecordsStore:
 
     # -- roster -------------------------------------------------------------------------
     def employees(self, include_inactive: bool = True) -> list[Employee]:
-        query = select(employee).order_by(employee.c.unit, employee.c.last_name)
+        # the columns of an Employee only, as plain driver tuples: SQLAlchemy's row
+        # processing (dates from SQLite's text, the two timestamps) cost more than the query
+        c = employee.c
+        query = select(
+            c.number,
+            c.username,
+            c.first_name,
+            c.last_name,
+            c.email,
+            c.unit,
+            c.role,
+            c.start,
+            c.end,
+            c.active,
+            c.manages,
+        ).order_by(c.unit, c.last_name)
         if not include_inactive:
-            query = query.where(employee.c.active.is_(True))
+            query = query.where(c.active.is_(True))
         with self.engine.connect() as conn:
-            return [_employee(r) for r in conn.execute(query)]
+            rows = conn.execute(query).cursor.fetchall()
+        day = _driver_date
+        return [
+            Employee(
+                number,
+                username,
+                first_name,
+                last_name,
+                email,
+                unit,
+                role,
+                day(start),
+                None if end is None else day(end),
+                bool(active),
+                tuple(u for u in manages.split("\n") if u) if manages else (),
+            )
+            for number, username, first_name, last_name, email, unit, role, start, end, active, manages in rows
+        ]
 
     def employee_by_username(self, username: str) -> Employee | None:
         with self.engine.connect() as conn:
@@ -332,25 +364,61 @@ class RecordsStore:
     def attempts(
         self, pass_marks: dict[str, int], learner: str | None = None
     ) -> dict[tuple[str, str], list[Attempt]]:
-        """Every graded attempt per (learner, module), oldest first.
+        """Every graded attempt per (learner, module), oldest first (see
+        :meth:`attempts_by_learner`)."""
+        out: dict[tuple[str, str], list[Attempt]] = defaultdict(list)
+        for name, modules in self.attempts_by_learner(pass_marks, learner).items():
+            for module, items in modules.items():
+                out[(name, module)] = items
+        return out
+
+    def attempts_by_learner(
+        self, pass_marks: dict[str, int], learner: str | None = None
+    ) -> dict[str, dict[str, list[Attempt]]]:
+        """learner -> module -> every graded attempt, oldest first.
 
         An attempt of any variant of a module (``kasam-v1-b``) is an attempt of that module:
         the log keeps the module's id and, apart, the variant that graded it.
 
         History and versions come from the submission log, whose scores are what nbgrader
-        put in the gradebook when it autograded. What changed in the gradebook after that
-        (manual grades and extra credit given in formgrader) is read from the gradebook and
-        replaces the score of the submission it belongs to: same module, same variant, and
-        received when the gradebook's submission was. Passed means the score reaches the
-        module's pass mark.
+        put in the gradebook when it autograded (:meth:`logged_attempts`). What changed in
+        the gradebook after that (manual grades and extra credit given in formgrader) is
+        read from the gradebook (:meth:`corrections`, in another thread while the log is
+        read) and replaces the score of the submission it belongs to (:meth:`correct`):
+        same module, same variant, and received when the gradebook's submission was.
+        Passed means the score reaches the module's pass mark.
+        """
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gradebook") as pool:
+            reading = pool.submit(self.corrections, learner)
+            out = self.logged_attempts(pass_marks, learner)
+            corrections = reading.result()
+        self.correct(out, corrections, pass_marks)
+        return out
+
+    def corrections(self, learner: str | None = None) -> ModuleScores:
+        """The gradebook's hand-graded scores, by (student, module)."""
+        assert self.sources is not None
+        return per_module(self.gradebook_scores(learner)) if self.sources.gradebook_url else {}
+
+    def logged_attempts(
+        self, pass_marks: dict[str, int], learner: str | None = None
+    ) -> dict[str, dict[str, list[Attempt]]]:
+        """learner -> module -> every attempt with the score the submission log holds.
+
+        One pass over the log: consecutive rows of one learner and module share a list,
+        a timestamp is parsed only on SQLite (where it is text), and the received times
+        are left for :meth:`correct`, which needs them for a few (learner, module) only.
         """
         from omsorgslyft.grading.submissions import DONE, submission
 
         assert self.sources is not None
-        out: dict[tuple[str, str], list[Attempt]] = defaultdict(list)
+        out: dict[str, dict[str, list[Attempt]]] = {}
         source = self.source(self.sources.submissions_url, "submission")
         if source is None:
             return out
+        done = [submission.c.status == DONE]
+        if learner is not None:
+            done.append(submission.c.learner == learner)
         # timestamps as the database gives them: parsed below only where they are needed
         query = select(
             submission.c.learner,
@@ -359,61 +427,93 @@ class RecordsStore:
             self.variant_column(source),
             submission.c.score,
             submission.c.max_score,
-            type_coerce(submission.c.received_at, String).label("received_at"),
             type_coerce(submission.c.graded_at, String).label("graded_at"),
-        ).where(submission.c.status == DONE)
-        if learner is not None:
-            query = query.where(submission.c.learner == learner)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gradebook") as pool:
-            # the gradebook (another database) is read while the log is
-            reading = (
-                pool.submit(self.gradebook_scores, learner) if self.sources.gradebook_url else None
-            )
-            with source.connect() as conn:
-                # plain driver tuples: SQLAlchemy's row objects cost more than the query
-                rows = conn.execute(query).cursor.fetchall()
-            corrections = per_module(reading.result()) if reading is not None else {}
-        received: dict[tuple[str, str], list[Any]] = defaultdict(list)
-        for learner_, module, version, variant, score, max_score, got, graded in rows:
-            key = (learner_, module)
-            score, max_score = score or 0.0, max_score or 0.0
+        ).where(*done)
+        with source.connect() as conn:
+            # plain driver tuples: SQLAlchemy's row objects cost more than the query
+            rows = conn.execute(query).cursor.fetchall()
+        parse = datetime.fromisoformat if rows and isinstance(rows[0][6], str) else None
+        new = Attempt._make
+        name, module_ = None, None
+        mine: dict[str, list[Attempt]] = {}
+        items: list[Attempt] = []
+        for learner_, module, version, variant, score, max_score, graded in rows:
+            if learner_ != name:
+                name, module_ = learner_, None
+                mine = out.setdefault(learner_, {})
+            if module != module_:
+                module_ = module
+                items = mine.setdefault(module, [])
             mark = pass_marks.get(module, 100)
-            out[key].append(
-                Attempt(
-                    learner_,
-                    module,
-                    version,
-                    score,
-                    max_score,
-                    bool(max_score) and 100.0 * score / max_score >= mark,
-                    _moment(graded),
-                    variant or module,
+            score, max_score = score or 0.0, max_score or 0.0
+            items.append(
+                new(
+                    (
+                        learner_,
+                        module,
+                        version,
+                        score,
+                        max_score,
+                        bool(max_score) and 100.0 * score / max_score >= mark,
+                        graded if parse is None or isinstance(graded, datetime) else parse(graded),
+                        variant or module,
+                    )
                 )
             )
-            if key in corrections:
-                received[key].append(got)
-        for key, items in out.items():  # oldest first (most people have one attempt)
-            if len(items) > 1:
-                order = sorted(range(len(items)), key=lambda i: items[i].graded_at)
-                out[key] = [items[i] for i in order]
-                if key in received:
-                    received[key] = [received[key][i] for i in order]
-        for key, found in corrections.items():
-            stamps = received.get(key, [])
+        for mine in out.values():  # oldest first (most people have one attempt)
+            for items in mine.values():
+                if len(items) > 1:
+                    items.sort(key=_graded_at)
+        return out
+
+    def correct(
+        self,
+        out: dict[str, dict[str, list[Attempt]]],
+        corrections: ModuleScores,
+        pass_marks: dict[str, int],
+    ) -> set[str]:
+        """Replace in ``out`` the scores the gradebook changed; the learners whose
+        attempts changed. Each gradebook submission is the attempt of the same variant
+        received at the gradebook's timestamp (nbgrader keeps one per student and
+        assignment)."""
+        from omsorgslyft.grading.submissions import DONE, submission
+
+        assert self.sources is not None
+        keys = {k for k in corrections if k[1] in out.get(k[0], {})}
+        source = self.source(self.sources.submissions_url, "submission")
+        if not keys or source is None:
+            return set()
+        received: dict[tuple[str, str], list[tuple[datetime, Any]]] = defaultdict(list)
+        learners = sorted({k[0] for k in keys})
+        with source.connect() as conn:
+            for i in range(0, len(learners), 500):
+                query = select(
+                    submission.c.learner,
+                    submission.c.module,
+                    type_coerce(submission.c.received_at, String),
+                    type_coerce(submission.c.graded_at, String),
+                ).where(
+                    submission.c.status == DONE, submission.c.learner.in_(learners[i : i + 500])
+                )
+                for learner_, module, got, graded in conn.execute(query).cursor.fetchall():
+                    if (learner_, module) in keys:
+                        received[(learner_, module)].append((_moment(graded), got))
+        changed: set[str] = set()
+        for key in keys:
+            items = out[key[0]][key[1]]
+            # in the attempts' order: oldest graded first
+            stamps = [got for _, got in sorted(received[key], key=lambda pair: pair[0])]
             mark = pass_marks.get(key[1], 100)
-            for assignment, stamp, score, max_score in found:
-                # the gradebook holds the variant's submission whose received time is its
-                # timestamp (nbgrader keeps one per student and assignment)
-                for i in range(len(stamps) - 1, -1, -1):
-                    if out[key][i].variant == assignment and _same_moment(
-                        _moment(stamps[i]), stamp
-                    ):
+            for assignment, stamp, score, max_score in corrections[key]:
+                for i in range(min(len(stamps), len(items)) - 1, -1, -1):
+                    if items[i].variant == assignment and _same_moment(_moment(stamps[i]), stamp):
                         passed = bool(max_score) and 100.0 * score / max_score >= mark
-                        out[key][i] = out[key][i]._replace(
+                        items[i] = items[i]._replace(
                             score=score, max_score=max_score, passed=passed
                         )
+                        changed.add(key[0])
                         break
-        return out
+        return changed
 
     def variant_column(self, log: Engine) -> Any:
         """The submission log's ``variant`` column, labelled so; a log from before question
@@ -441,9 +541,17 @@ class RecordsStore:
 
     def started(self, learner: str | None = None) -> dict[tuple[str, str], set[int]]:
         """(learner, module) -> versions with saved answers (never reflections)."""
+        out: dict[tuple[str, str], set[int]] = defaultdict(set)
+        for name, modules in self.started_by_learner(learner).items():
+            for module, versions in modules.items():
+                out[(name, module)] = versions
+        return out
+
+    def started_by_learner(self, learner: str | None = None) -> dict[str, dict[str, set[int]]]:
+        """learner -> module -> versions with saved answers (never reflections)."""
         from omsorgslyft.learn.store import answer
 
-        out: dict[tuple[str, str], set[int]] = defaultdict(set)
+        out: dict[str, dict[str, set[int]]] = {}
         if self.sources is None or not self.sources.answers_url:
             return out
         query = select(answer.c.learner, answer.c.module, answer.c.version).distinct()
@@ -453,8 +561,16 @@ class RecordsStore:
         if source is None:
             return out
         with source.connect() as conn:
-            for learner_, module, version in conn.execute(query).cursor.fetchall():
-                out[(learner_, module)].add(version)
+            rows = conn.execute(query).cursor.fetchall()
+        for learner_, module, version in rows:
+            mine = out.get(learner_)
+            if mine is None:
+                mine = out[learner_] = {}
+            versions = mine.get(module)
+            if versions is None:
+                mine[module] = {version}
+            else:
+                versions.add(version)
         return out
 
 
@@ -482,6 +598,15 @@ def _has_table(engine: Engine, url: str, table: str | None = None) -> bool:
         _TABLES.add((url, table))
         return True
     return False
+
+
+def _driver_date(value: Any) -> date:
+    """A date from either driver: SQLite gives text, PostgreSQL a date."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def _graded_at(attempt: Attempt) -> datetime:
+    return attempt.graded_at
 
 
 def _moment(value: Any) -> datetime:
