@@ -561,6 +561,10 @@ class RecordsStore:
         if source is None:
             return out
         with source.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # PostgreSQL's default 4 MB make the distinct (of every learner's answers)
+                # spill to disk; for this read only
+                conn.exec_driver_sql("SET LOCAL work_mem = '32MB'")
             rows = conn.execute(query).cursor.fetchall()
         for learner_, module, version in rows:
             mine = out.get(learner_)
