@@ -49,6 +49,11 @@ def test_widgets_run_under_the_policy(platform: Platform, browser: Browser) -> N
 
     page.on("console", keep)
     login(page, platform, "hanna")  # whose answers no other test reads
+    # HR lands on the register: her own training is one click away in the header
+    page.get_by_role("navigation", name="Huvudmeny").get_by_role(
+        "link", name="Mina utbildningar"
+    ).click()
+    expect(page.get_by_role("heading", name="Mina utbildningar")).to_be_visible()
     assert page.evaluate("window.__csp") == []
 
     page.get_by_role("link", name="Exempelmodul med alla blocktyper").first.click()

@@ -48,7 +48,7 @@ MODULE = EXAMPLE.id
 
 # a pool of two, refilled one second after the last page was opened; any user name
 POOL = """
-c.Authenticator.allow_all = True
+c.Authenticator.post_auth_hook.open_to |= {"erik", "frida", "gustav"}  # the demo gate
 for _service in c.JupyterHub.services:
     if _service["name"] == "learn":
         _service["command"] += ["--LearnApp.pool_size=2", "--LearnApp.pool_refill_delay=1"]

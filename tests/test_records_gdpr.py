@@ -223,6 +223,7 @@ def test_extract_holds_everything_about_one_person_and_nothing_else(world) -> No
         "start": "2025-01-01",
         "end": None,
         "active": True,
+        "manages": (),  # the units she is the manager of: none
     }
     assert [
         (r["module"], r["status"], r["latest_score"]) for r in extract["kompetensregister"]

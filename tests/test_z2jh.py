@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: the chart's own values schema (jupyterhub/values.schema.yaml of the chart's sources)
 SCHEMA = Path(
     os.environ.get(
-        "OMSORGSLYFT_Z2JH_SCHEMA", ROOT.parent / "shared" / "reference" / "z2jh-values.schema.yaml"
+        "OMSORGSLYFT_Z2JH_SCHEMA", ROOT / "tests" / "fixtures" / "z2jh-values.schema.yaml"
     )
 )
 VALUES = ROOT / "deploy" / "z2jh" / "values.yaml"

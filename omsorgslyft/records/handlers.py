@@ -304,6 +304,10 @@ class Base(HubOAuthenticated, Private):  # type: ignore[misc]
         self.finish(json.dumps(data, ensure_ascii=False, default=str))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if getattr(self, "_stream_request_body", False) and self.request.method == "POST":
+            # refused before its body was read (an upload): tornado closes the connection
+            # after this reply, so say so, or the proxy sends its next request down it
+            self.set_header("Connection", "close")
         messages = {
             400: "Begäran gick inte att läsa.",
             403: "Du har inte behörighet till den här sidan.",
