@@ -183,20 +183,22 @@ def _csv(
     total = len(records)
     step = max(total // 100, 1000)
     lines: list[str] = []
+    person: Any = None
+    prefix = ""
     for done, rec in enumerate(records, start=1):
         e = rec.employee
+        if e is not person:  # a person's records come one after the other
+            person = e
+            prefix = sep.join(
+                (t[e.number], t[e.first_name], t[e.last_name], t[e.email], t[e.unit], t[e.role])
+            )
         lines.append(
             sep.join(
                 (
-                    t[e.number],
-                    t[e.first_name],
-                    t[e.last_name],
-                    t[e.email],
-                    t[e.unit],
-                    t[e.role],
+                    prefix,
                     t[rec.module_title],
                     t[rec.module],
-                    t[rec.status.value],
+                    t[rec.status],  # a StrEnum: the member is its value
                     score[rec.latest_score],
                     n[rec.attempts],
                     d[rec.passed_on],
@@ -320,7 +322,7 @@ def _rows_xml(records: Sequence[CompetenceRecord], first: int, date_style: int) 
         title, module, status, courses = (
             t[rec.module_title],
             t[rec.module],
-            t[rec.status.value],
+            t[rec.status],  # a StrEnum: the member is its value
             t[rec.courses],
         )
         score, passed_on, valid_until, passed_version = (

@@ -62,10 +62,15 @@ def record(
     retake = req.retake_on_new_version
     current = version.version
     best = None
-    for a in reversed(attempts):
-        if a.passed and (not retake or a.version >= current):
-            best = a
-            break
+    if attempts:
+        latest = attempts[-1]  # most people have one attempt, and passed it
+        if latest.passed and (not retake or latest.version >= current):
+            best = latest
+        else:
+            for a in reversed(attempts):
+                if a.passed and (not retake or a.version >= current):
+                    best = a
+                    break
     due = employee.start + _days(req.due_days)
     if retake and best is None and any(a.passed for a in attempts):
         # an older version was passed: the retake is due N days after the new version came
@@ -82,7 +87,7 @@ def record(
         passed_version = best.version
         if today > valid_until:
             status = Status.EXPIRED
-        elif (valid_until - today).days <= EXPIRING_DAYS:
+        elif valid_until <= _expiring_until(today):  # (valid_until - today).days <= 60
             status = Status.EXPIRING
         else:
             status = Status.PASSED
@@ -118,6 +123,11 @@ def _days(n: int) -> timedelta:
     if found is None:
         found = _DAYS[n] = timedelta(days=n)
     return found
+
+
+@lru_cache(maxsize=16)
+def _expiring_until(today: date) -> date:
+    return today + timedelta(days=EXPIRING_DAYS)
 
 
 @lru_cache(maxsize=65536)
