@@ -15,11 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
-from jupyterhub.services.auth import HubOAuth
+from hub_standin import BIRCH, NORTH, Hub, person
 from openpyxl import load_workbook
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
@@ -31,39 +31,10 @@ from omsorgslyft.records.config import RecordsConfig
 from omsorgslyft.records.export import HEADERS
 from omsorgslyft.records.export_jobs import DONE, ExportJobs
 from omsorgslyft.records.handlers import Access, Records
-from omsorgslyft.records.model import Employee
 from omsorgslyft.records.service import make_app
 
 PREFIX = "/services/records/"
-NORTH, BIRCH = "Hemtjänst Norr", "Särskilt boende Björkbacken"
 COURSES = (Course("grund", "Grund", "", ("kasam", "hbtqi"), (), (), 90, 36, NewVersionRule.KEEP),)
-
-
-def person(number: str, name: str, unit: str, manages: tuple[str, ...] = ()) -> Employee:
-    return Employee(
-        number,
-        name,
-        name.capitalize(),
-        "Efternamn" + number,
-        f"{name}@x.se",
-        unit,
-        "Undersköterska",
-        date(2020, 1, 1),
-        manages=manages,
-    )
-
-
-class Hub(HubOAuth):  # type: ignore[misc]
-    """The hub's user model for the name in the request's test header or cookie."""
-
-    people: ClassVar[dict[str, list[str]]] = {}
-
-    def get_user(self, handler: Any, **kwargs: Any) -> dict[str, Any] | None:
-        # a header from httpx; a cookie from the browser (its downloads carry no extra headers)
-        name = handler.request.headers.get("X-Test-User", "") or handler.get_cookie("test-user", "")
-        if name not in self.people:
-            return None
-        return {"kind": "user", "name": name, "scopes": self.people[name], "roles": []}
 
 
 def make_records(folder: Path, extra: int = 0) -> Records:

@@ -9,13 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
-from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import pytest
-from jupyterhub.services.auth import HubOAuth
+from hub_standin import BIRCH, NORTH, Hub, person
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
@@ -23,37 +21,9 @@ from tornado.testing import bind_unused_port
 from omsorgslyft.hub.roles import HR_SCOPE, manager_scope
 from omsorgslyft.records.config import RecordsConfig
 from omsorgslyft.records.handlers import Records, access_of
-from omsorgslyft.records.model import Employee
 from omsorgslyft.records.service import make_app
 
 PREFIX = "/services/records/"
-NORTH, BIRCH = "Hemtjänst Norr", "Särskilt boende Björkbacken"
-
-
-def person(number: str, name: str, unit: str, manages: tuple[str, ...] = ()) -> Employee:
-    return Employee(
-        number,
-        name,
-        name.capitalize(),
-        "Efternamn" + number,
-        f"{name}@x.se",
-        unit,
-        "Undersköterska",
-        date(2020, 1, 1),
-        manages=manages,
-    )
-
-
-class Hub(HubOAuth):  # type: ignore[misc]
-    """The hub's user model for the name in the request's test header, with scopes."""
-
-    people: ClassVar[dict[str, list[str]]] = {}
-
-    def get_user(self, handler: Any, **kwargs: Any) -> dict[str, Any] | None:
-        name = handler.request.headers.get("X-Test-User", "")
-        if name not in self.people:
-            return None
-        return {"kind": "user", "name": name, "scopes": self.people[name], "roles": []}
 
 
 @pytest.fixture
