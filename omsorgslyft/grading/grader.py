@@ -13,6 +13,8 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -199,12 +201,41 @@ class GradingCore:
 
 
 _WORKER: GradingCore | None = None
+#: seconds between a worker's checks that the grading service still runs
+PARENT_POLL = 0.5
+
+
+def die_with_parent(parent: int, interval: float = PARENT_POLL) -> None:
+    """End this process as soon as ``parent`` is no longer its parent.
+
+    A grading service killed with SIGKILL cannot stop its workers; without this they would
+    wait for work forever (re-parented to init), each with its pre-started kernels. A
+    thread polls ``getppid()`` rather than ``PR_SET_PDEATHSIG``, which follows the parent
+    *thread* that started the process (any thread of the service may start a worker). The
+    worker's kernels die with it (:mod:`omsorgslyft.grading.gradekernel`).
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _worker_start(
-    course_dir: str, modules_dir: str, db_url: str, gradebook_url: str, prestart: int
+    course_dir: str,
+    modules_dir: str,
+    db_url: str,
+    gradebook_url: str,
+    prestart: int,
+    parent: int = 0,
 ) -> None:
     global _WORKER
+    if parent:
+        die_with_parent(parent)
     os.environ["OMSORGSLYFT_GRADING"] = "1"  # before the kernels start: they inherit it
     _WORKER = GradingCore(
         Path(course_dir), Path(modules_dir), SubmissionLog(db_url), gradebook_url, prestart
@@ -242,7 +273,14 @@ class Grader:
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_start,
-            initargs=(str(course_dir), str(modules_dir), db_url, gradebook_url, prestart),
+            initargs=(
+                str(course_dir),
+                str(modules_dir),
+                db_url,
+                gradebook_url,
+                prestart,
+                os.getpid(),
+            ),
         )
         self.workers = workers
         self.listeners: list[Callable[[Submission], None]] = []
