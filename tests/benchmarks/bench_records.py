@@ -64,6 +64,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
+from omsorgslyft.grading.indexes import ensure_gradebook_indexes  # noqa: E402
 from omsorgslyft.grading.submissions import DONE, SubmissionLog, submission  # noqa: E402
 from omsorgslyft.learn.store import AnswerStore, answer  # noqa: E402
 from omsorgslyft.model import Course, NewVersionRule  # noqa: E402
@@ -415,6 +416,8 @@ def build(urls: Urls, n: int, s: Setup) -> Built:
                 samples.append((e.username, m, latest.score + h.manual_bump, latest.score))
     for loader in (gb_load, log_load, learn_load):
         loader.flush()
+    # the grading service makes its index on the gradebook when it starts
+    ensure_gradebook_indexes(urls.gradebook)
     if gb_engine.dialect.name == "postgresql":
         with gb_engine.begin() as conn:  # what autovacuum would have done by the first export
             conn.execute(text("ANALYZE"))
