@@ -69,8 +69,13 @@ def build_modules(
     project_root: Path,
     grading_dir: Path,
     progress: Callable[[str], None] = lambda _: None,
+    gradebook_url: str = "",
 ) -> list[Built]:
-    """Build every module under ``paths``. Writes nothing if any module has an error."""
+    """Build every module under ``paths``. Writes nothing if any module has an error.
+
+    nbgrader records each assignment in the gradebook at ``gradebook_url`` (default: the
+    SQLite ``gradebook.db`` in ``grading_dir``), where autograding looks it up.
+    """
     modules, diagnostics = load_modules(paths, project_root)
     if diagnostics:
         raise ModuleError(diagnostics)
@@ -81,7 +86,7 @@ def build_modules(
         for nb in notebooks.values():
             validate_nbgrader(nb)
         planned.append((module, build_page_notebook(module), variants, notebooks))
-    course = Course(grading_dir)
+    course = Course(grading_dir, gradebook_url or None)
     built: list[Built] = []
     for module, page, variants, notebooks in planned:
         progress(

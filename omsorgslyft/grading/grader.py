@@ -10,6 +10,7 @@ learners' in parallel, one per worker process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -29,7 +30,7 @@ from omsorgslyft.authoring.discover import load_modules
 from omsorgslyft.authoring.draws import draw_variants, variant_name
 from omsorgslyft.grading.course import Course, fill_answers
 from omsorgslyft.grading.review import build_result
-from omsorgslyft.grading.submissions import DONE, FAILED, Submission, SubmissionLog
+from omsorgslyft.grading.submissions import DONE, FAILED, RECEIVED, Submission, SubmissionLog
 from omsorgslyft.model import Module
 
 log = logging.getLogger("omsorgslyft.grading")
@@ -178,18 +179,39 @@ class GradingCore:
         return path
 
     # -- grading ------------------------------------------------------------------------
-    def grade_and_record(self, sid: str) -> None:
+    def grade_and_record(self, sid: str, exclusive: bool = False) -> bool:
+        """Grade a submission still ``mottagen`` and record its grade; whether this call did.
+
+        ``exclusive`` (queue workers, any number on any host): hold the learner's lock in
+        the shared log while grading (:meth:`SubmissionLog.learner_lock`) and look at the
+        status again under it, so a task delivered twice, or again after its worker died
+        mid-grade, is graded by one worker at a time and recorded once. Either way the
+        grade is recorded only if the submission is still ``mottagen``.
+        """
         sub = self.log.get(sid)
-        if sub is None or sub.status != "mottagen":
-            return
-        try:
-            result = self.grade(sub)
-            self.log.finish(sid, DONE, result)
-        except Exception:
-            log.exception("autograde of %s failed", sid)
-            self.log.finish(
-                sid, FAILED, {"error": "Rättningen misslyckades. Försök igen om en stund."}
-            )
+        if sub is None or sub.status != RECEIVED:
+            return False
+        guard = self.log.learner_lock(sub.learner) if exclusive else contextlib.nullcontext()
+        with guard:
+            if exclusive:
+                sub = self.log.get(sid)
+                if sub is None or sub.status != RECEIVED:
+                    return False
+            if exclusive:
+                log.info("grading %s", sid)
+            try:
+                result = self.grade(sub)
+            except Exception:
+                log.exception("autograde of %s failed", sid)
+                return self.log.finish(
+                    sid, FAILED, {"error": "Rättningen misslyckades. Försök igen om en stund."}
+                )
+            recorded = self.log.finish(sid, DONE, result)
+            if not recorded:
+                log.warning("%s was already graded; this grade is not recorded", sid)
+            elif exclusive:
+                log.info("graded %s: %s of %s", sid, result.get("score"), result.get("max_score"))
+            return recorded
 
     def grade(self, sub: Submission) -> dict[str, Any]:
         name = self._assignment(sub)

@@ -5,6 +5,9 @@ submit or read results. A submission is durable before the service answers; the 
 waits a few seconds for the grade so the learner usually sees it at once.
 
     python -m omsorgslyft.grading.service --course-dir grading --modules-dir modules
+
+With ``--queue amqp://…`` (and the log on PostgreSQL) the service only accepts and
+queues; grading workers on any host grade (:mod:`omsorgslyft.grading.taskqueue`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from jupyterhub.services.auth import HubAuth
 from jupyterhub.utils import url_path_join
@@ -28,12 +31,18 @@ from omsorgslyft.grading.grader import Grader, Rejected
 from omsorgslyft.grading.review import learner_view
 from omsorgslyft.grading.submissions import RECEIVED, Submission
 
+if TYPE_CHECKING:
+    from omsorgslyft.grading.taskqueue import QueueGrader
+
+#: grading in this service's worker processes, or on the shared queue (``--queue``)
+AnyGrader: TypeAlias = "Grader | QueueGrader"
+
 SUBMIT_SCOPE = "custom:omsorgslyft:submit"
 MAX_BODY = 256 * 1024
 WAIT_SECONDS = 20.0
 
 
-def public(sub: Submission, grader: Grader) -> dict[str, Any]:
+def public(sub: Submission, grader: AnyGrader) -> dict[str, Any]:
     """A submission as the learn service gets it: the result as the learner may see it."""
     return {
         "id": sub.id,
@@ -66,7 +75,7 @@ class BaseHandler(web.RequestHandler):
         return self.settings["hub_auth"]
 
     @property
-    def grader(self) -> Grader:
+    def grader(self) -> AnyGrader:
         return self.settings["grader"]
 
     def write_json(self, status: int, data: Any) -> None:
@@ -130,7 +139,7 @@ class LearnerHandler(BaseHandler):
         self.write_json(200, [public(s, self.grader) for s in self.grader.log.for_learner(learner)])
 
 
-def make_app(grader: Grader, prefix: str, hub_auth: HubAuth) -> web.Application:
+def make_app(grader: AnyGrader, prefix: str, hub_auth: HubAuth) -> web.Application:
     waiters = Waiters()
     grader.listeners.append(waiters.done)
     return web.Application(
@@ -151,14 +160,27 @@ async def serve(args: argparse.Namespace) -> None:
     )
     course_dir = Path(args.course_dir).resolve()
     db_url = args.db_url or f"sqlite:///{course_dir / 'submissions.db'}"
-    grader = Grader(
-        course_dir,
-        Path(args.modules_dir).resolve(),
-        db_url,
-        workers=args.workers,
-        prestart=args.prestart,
-        gradebook_url=args.gradebook_url,
-    )
+    grader: AnyGrader
+    if args.queue:
+        from omsorgslyft.grading.taskqueue import QueueGrader
+
+        grader = QueueGrader(
+            course_dir,
+            Path(args.modules_dir).resolve(),
+            db_url,
+            args.queue,
+            queue=args.queue_name,
+            gradebook_url=args.gradebook_url,
+        )
+    else:
+        grader = Grader(
+            course_dir,
+            Path(args.modules_dir).resolve(),
+            db_url,
+            workers=args.workers,
+            prestart=args.prestart,
+            gradebook_url=args.gradebook_url,
+        )
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/grading/")
     app = make_app(grader, prefix, HubAuth())
     await grader.start()
@@ -197,6 +219,14 @@ def main(argv: list[str] | None = None) -> None:
         default=5,
         help="kernels each worker keeps started for the next submissions (single-use)",
     )
+    parser.add_argument(
+        "--queue",
+        default="",
+        help="grade on a shared queue at this broker (amqp://…) by grading workers "
+        "(python -m omsorgslyft.grading.worker) instead of in this service's own workers; "
+        "needs --db-url on PostgreSQL",
+    )
+    parser.add_argument("--queue-name", default="omsorgslyft-grading")
     asyncio.run(serve(parser.parse_args(argv)))
 
 

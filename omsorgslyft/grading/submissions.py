@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -131,11 +133,15 @@ class SubmissionLog:
             )
             return [_row(r) for r in rows]
 
-    def finish(self, sid: str, status: str, result: dict[str, Any]) -> None:
+    def finish(self, sid: str, status: str, result: dict[str, Any]) -> bool:
+        """Record a grade, once: only a submission still ``mottagen`` is finished.
+
+        Returns whether this call finished it (False: another worker already had).
+        """
         with self.engine.begin() as conn:
-            conn.execute(
+            done = conn.execute(
                 update(submission)
-                .where(submission.c.id == sid)
+                .where(submission.c.id == sid, submission.c.status == RECEIVED)
                 .values(
                     status=status,
                     score=result.get("score"),
@@ -144,6 +150,40 @@ class SubmissionLog:
                     graded_at=datetime.now(UTC),
                 )
             )
+            return bool(done.rowcount)
+
+    def statuses(self, sids: list[str]) -> dict[str, str]:
+        """The status of each of ``sids`` that is known (one query)."""
+        if not sids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(submission.c.id, submission.c.status).where(submission.c.id.in_(sids))
+            )
+            return {r.id: r.status for r in rows}
+
+    @contextlib.contextmanager
+    def learner_lock(self, learner: str) -> Iterator[None]:
+        """Hold the learner's grading lock (PostgreSQL: a session advisory lock).
+
+        Queue workers on any host grade one learner's submissions one at a time, as the
+        in-process pool does: nbgrader keeps one submission per (assignment, student) in its
+        gradebook and one ``submitted/`` folder per student. The lock lives on a connection
+        of its own, so a worker that dies (even by SIGKILL) releases it with its connection.
+        SQLite has one machine and no such lock: there it is a no-op.
+        """
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        with self.engine.connect() as conn:
+            key = {"k": f"omsorgslyft-grading:{learner}"}
+            conn.execute(text("SELECT pg_advisory_lock(hashtextextended(:k, 0))"), key)
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(hashtextextended(:k, 0))"), key)
+                conn.commit()
 
     def for_learner(self, learner: str) -> list[Submission]:
         with self.engine.connect() as conn:

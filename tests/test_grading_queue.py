@@ -1,0 +1,268 @@
+"""Grading on the shared queue: two real grading workers (processes) on one machine with
+PostgreSQL (the submission log and nbgrader's gradebook) and RabbitMQ serve learners.
+
+Each submission is graded and recorded once, also when its task is delivered twice and
+when the worker grading it is killed with SIGKILL mid-grade (the other worker grades it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from databases import pg_database
+from platform_fixture import ROOT, make_project
+
+from omsorgslyft.grading.build import build_modules
+from omsorgslyft.grading.submissions import DONE, RECEIVED, SubmissionLog
+from omsorgslyft.grading.taskqueue import TASK, QueueGrader, make_celery
+
+from answers import right_answers, wrong_answers
+
+pytestmark = pytest.mark.slow
+
+BROKER = os.environ.get("OMSORGSLYFT_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
+MODULE = "exempelmodul"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_project(tmp_path_factory.mktemp("queue"), [ROOT / "docs" / "exempelmodul"])
+
+
+@pytest.fixture
+def log_url() -> Iterator[str]:
+    yield from pg_database()
+
+
+@pytest.fixture
+def gradebook_url(project: Path) -> Iterator[str]:
+    """nbgrader's gradebook on PostgreSQL, with the project's assignments in it."""
+    for url in pg_database():
+        build_modules([project / "modules"], project, project / "grading", gradebook_url=url)
+        yield url
+
+
+@pytest.fixture
+def queue_name() -> Iterator[str]:
+    name = f"omsorgslyft-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    app = make_celery(BROKER, name)
+    with app.connection_for_write() as conn:
+        channel = conn.channel()
+        try:
+            channel.queue_delete(name)
+        finally:
+            channel.close()
+
+
+class Worker:
+    def __init__(self, number: int, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.number = number
+        self.process = process
+        self.log = log
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def graded(self) -> list[str]:
+        return re.findall(r"graded (\S+):", self.text())
+
+
+@pytest.fixture
+def workers(
+    project: Path, log_url: str, gradebook_url: str, queue_name: str, tmp_path: Path
+) -> Iterator[list[Worker]]:
+    started: list[Worker] = []
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    try:
+        for n in (1, 2):
+            log = tmp_path / f"worker{n}.log"
+            with log.open("wb") as out:
+                process = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "omsorgslyft.grading.worker",
+                        f"--queue={BROKER}",
+                        f"--queue-name={queue_name}",
+                        f"--course-dir={project / 'grading'}",
+                        f"--modules-dir={project / 'modules'}",
+                        f"--db-url={log_url}",
+                        f"--gradebook-url={gradebook_url}",
+                        "--prestart=1",
+                        f"--name=test{n}@localhost",
+                    ],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            started.append(Worker(n, process, log))
+        deadline = time.monotonic() + 120
+        for w in started:
+            while "ready" not in w.text():
+                assert w.process.poll() is None, w.text()
+                assert time.monotonic() < deadline, w.text()
+                time.sleep(0.3)
+        yield started
+    finally:
+        for w in started:
+            if w.process.poll() is None:
+                w.process.send_signal(signal.SIGTERM)
+        for w in started:
+            try:
+                w.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(w.process.pid, signal.SIGKILL)
+                w.process.wait()
+
+
+def service_side(project: Path, log_url: str, queue_name: str) -> QueueGrader:
+    return QueueGrader(
+        project / "grading", project / "modules", log_url, BROKER, queue=queue_name, poll=0.1
+    )
+
+
+async def submit_all(
+    grader: QueueGrader, subs: list[tuple[str, str, dict[str, Any]]], seconds: float = 240
+) -> float:
+    """Accept every submission, wait until each is graded; the seconds it took."""
+    done: set[str] = set()
+    grader.listeners.append(lambda s: done.add(s.id))
+    await grader.start()
+    began = time.monotonic()
+    mid = MODULE
+    version = grader.modules[mid].version
+    for sid, learner, answers in subs:
+        grader.accept(sid, learner, mid, version, answers)
+    print(f"\naccepted {len(subs)} in {time.monotonic() - began:.2f} s")
+    while len(done) < len(subs):
+        assert time.monotonic() - began < seconds, f"graded {sorted(done)} of {len(subs)}"
+        await asyncio.sleep(0.1)
+    return time.monotonic() - began
+
+
+def gradebook_submissions(gradebook_url: str, student: str) -> list[tuple[str, str, float]]:
+    """(assignment, student, score) of each of the student's submissions in the gradebook."""
+    from nbgrader.api import Gradebook, SubmittedAssignment
+
+    with Gradebook(gradebook_url, "omsorgslyft") as gb:
+        return [
+            (s.assignment.name, s.student.id, float(s.score))
+            for s in gb.db.query(SubmittedAssignment).all()
+            if s.student.id == student
+        ]
+
+
+def autograding(w: Worker) -> str:
+    return "".join(line for line in w.text().splitlines() if "] Autograding " in line)
+
+
+def wait_until(predicate: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_two_workers_grade_every_learner_once(
+    project: Path, workers: list[Worker], log_url: str, gradebook_url: str, queue_name: str
+) -> None:
+    grader = service_side(project, log_url, queue_name)
+    module = grader.modules[MODULE]
+    right, wrong = right_answers(module), wrong_answers(module)
+    learners = [f"lärare{n}" for n in range(8)]
+    subs = [(f"q-{n}", who, right if n % 2 else wrong) for n, who in enumerate(learners)]
+    try:
+        seconds = asyncio.run(submit_all(grader, subs))
+        # a task delivered twice (the service restarted and queued what was pending, say)
+        grader.celery.send_task(TASK, args=["q-0"], queue=queue_name)
+        time.sleep(3)
+    finally:
+        grader.shutdown()
+    print(f"\n{len(subs)} submissions on 2 queue workers in {seconds:.1f} s")
+    log = SubmissionLog(log_url)
+    for n, (sid, who, _answers) in enumerate(subs):
+        sub = log.get(sid)
+        assert sub is not None and sub.status == DONE, sub
+        assert sub.result is not None
+        assert sub.result["passed"] is bool(n % 2)
+        assert sub.result["score"] == (sub.result["max_score"] if n % 2 else sub.result["score"])
+        rows = gradebook_submissions(gradebook_url, who)
+        assert len(rows) == 1, rows
+        assert rows[0][2] == sub.result["score"]
+    graded = workers[0].graded() + workers[1].graded()
+    assert sorted(graded) == sorted(s[0] for s in subs), graded  # each once, by one worker
+    assert workers[0].graded() and workers[1].graded(), "both workers served learners"
+    log.engine.dispose()
+
+
+def test_a_worker_killed_mid_grade_leaves_the_grade_to_the_other(
+    project: Path, workers: list[Worker], log_url: str, gradebook_url: str, queue_name: str
+) -> None:
+    grader = service_side(project, log_url, queue_name)
+    module = grader.modules[MODULE]
+    right = right_answers(module)
+    log = SubmissionLog(log_url)
+    try:
+        loop = asyncio.new_event_loop()
+        done: set[str] = set()
+        grader.listeners.append(lambda s: done.add(s.id))
+        loop.run_until_complete(grader.start())
+        grader.accept("k-1", "berit", MODULE, module.version, right)
+
+        def grading() -> Worker | None:
+            loop.run_until_complete(asyncio.sleep(0.02))
+            # mid-grade: nbgrader has recorded the submission in the gradebook, its
+            # notebook is about to run
+            return next((w for w in workers if "berit/exempelmodul" in autograding(w)), None)
+
+        wait_until(lambda: grading() is not None, 60, "no worker took k-1")
+        victim = grading()
+        assert victim is not None
+        os.kill(victim.process.pid, signal.SIGKILL)
+        victim.process.wait(timeout=10)
+        assert log.get("k-1").status == RECEIVED, "killed before it recorded the grade"  # type: ignore[union-attr]
+        other = next(w for w in workers if w is not victim)
+
+        def finished() -> bool:
+            loop.run_until_complete(asyncio.sleep(0.1))
+            return "k-1" in done
+
+        wait_until(finished, 120, f"k-1 not regraded:\n{other.text()}")
+        loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        grader.shutdown()
+        loop.close()
+    sub = log.get("k-1")
+    assert sub is not None and sub.status == DONE and sub.result is not None
+    assert sub.result["passed"] and sub.result["score"] == sub.result["max_score"]
+    assert other.graded() == ["k-1"] and victim.graded() == []
+    rows = gradebook_submissions(gradebook_url, "berit")
+    assert rows == [(sub.variant, "berit", sub.result["score"])], rows
+    log.engine.dispose()
+
+
+def test_the_default_needs_no_queue(project: Path) -> None:
+    """Without --queue the service grades in its own worker processes, as before, and a
+    queue refuses a submission log it cannot share (SQLite)."""
+    from omsorgslyft.grading.grader import Grader
+
+    with pytest.raises(SystemExit):
+        QueueGrader(project / "grading", project / "modules", "sqlite:///x.db", BROKER)
+    code = "import sys, omsorgslyft.grading.service; print('celery' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", "the default service does not even import Celery"
+    assert Grader.__init__.__defaults__ is not None
