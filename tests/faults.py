@@ -72,18 +72,44 @@ def ours(platform: Platform) -> list[psutil.Process]:
     return out
 
 
-def kill9(proc: psutil.Process, what: str) -> None:
-    """SIGKILL ``proc`` and wait until it is gone (or a zombie its parent has not reaped)."""
+def kill9(proc: psutil.Process, what: str) -> list[psutil.Process]:
+    """SIGKILL ``proc`` and wait until it is gone (or a zombie its parent has not reaped);
+    returns its descendants as they were just before (see :func:`reap`)."""
+    try:
+        family = proc.children(recursive=True)
+    except psutil.Error:
+        family = []
     proc.send_signal(signal.SIGKILL)
     deadline = time.monotonic() + 15
     while True:
         try:
             if not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
-                return
+                return family
         except psutil.NoSuchProcess:
-            return
+            return family
         assert time.monotonic() < deadline, f"{what} ({proc.pid}) survived SIGKILL"
         time.sleep(0.05)
+
+
+def survivors(family: list[psutil.Process]) -> list[psutil.Process]:
+    """The processes of ``family`` still running (psutil checks that a pid is still the
+    same process, by its start time)."""
+    out = []
+    for proc in family:
+        with contextlib.suppress(psutil.Error):
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                out.append(proc)
+    return out
+
+
+def reap(family: list[psutil.Process]) -> int:
+    """Kill (by pid) what of a killed process's ``family`` is still running; how many."""
+    alive = survivors(family)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=10)
+    return len(alive)
 
 
 def poll(check: Callable[[], object], seconds: float, what: str, every: float = 0.5) -> object:

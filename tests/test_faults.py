@@ -10,8 +10,11 @@ last.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
+import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,11 +24,24 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from faults import Hub, kill9, kill_orphans, platform_with_hub, service, wait_back
+from faults import (
+    Hub,
+    kill9,
+    kill_orphans,
+    platform_with_hub,
+    poll,
+    reap,
+    service,
+    survivors,
+    wait_back,
+)
 from platform_fixture import ROOT, Platform
 
 from omsorgslyft.authoring import load_module
+from omsorgslyft.grading.submissions import SubmissionLog
 from omsorgslyft.learn.store import AnswerStore, PageSession
+
+from answers import right_answers
 
 pytestmark = pytest.mark.slow
 EXAMPLE = load_module(ROOT / "docs" / "exempelmodul")
@@ -218,7 +234,7 @@ def test_kill_learn_while_answers_are_saved(faulty: tuple[Platform, Hub]) -> Non
             await asyncio.sleep(0.05)
         killed["acked"] = sum(len(w.acked) for w in writers)
         killed["in_flight"] = sum(len(w.sent) > len(w.acked) + len(w.refused) for w in writers)
-        kill9(learn, "learn")
+        killed["family"] = kill9(learn, "learn")
         killed["at"] = time.monotonic()
         # the pages' sockets went with the service (they are proxied through it)
         await asyncio.wait(tasks, timeout=60)
@@ -227,7 +243,9 @@ def test_kill_learn_while_answers_are_saved(faulty: tuple[Platform, Hub]) -> Non
 
     asyncio.run(scenario())
     new_pid = wait_back(platform, "learn", learn.pid)
-    kill_orphans(platform)  # the killed service's kernels (their sockets are gone with it)
+    # the killed service's kernels (their sockets are gone with it)
+    reap(killed["family"])
+    kill_orphans(platform)
 
     acknowledged = sum(len(w.acked) for w in writers)
     kept = 0
@@ -262,3 +280,325 @@ def test_kill_learn_while_answers_are_saved(faulty: tuple[Platform, Hub]) -> Non
         shown = asyncio.run(reopen())
         assert shown == f"{learner} skriver version {expected}", (learner, shown, figures)
         client.close()
+
+
+# -- grading ---------------------------------------------------------------------------------
+
+#: every time the grading service writes a submission's grade (test instrumentation: a
+#: trigger in the submission log counts them)
+AUDIT = """
+CREATE TABLE IF NOT EXISTS faults_graded (id TEXT, status TEXT, at TEXT);
+CREATE TRIGGER IF NOT EXISTS faults_graded_update AFTER UPDATE ON submission
+WHEN NEW.graded_at IS NOT NULL AND NEW.graded_at IS NOT OLD.graded_at
+BEGIN INSERT INTO faults_graded VALUES (NEW.id, NEW.status, NEW.graded_at); END;
+"""
+
+
+def page_api(platform: Platform, action: str, token: str, body: object = None) -> httpx.Response:
+    """The learn service's page API, as a module page's kernel calls it."""
+    return httpx.post(
+        f"http://127.0.0.1:{platform.learn_port}/services/learn/api/page/{action}",
+        json=body or {},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=90,
+    )
+
+
+def submissions_db(platform: Platform) -> sqlite3.Connection:
+    db = sqlite3.connect(platform.project / "grading" / "submissions.db", timeout=30)
+    db.execute("PRAGMA busy_timeout=30000")
+    return db
+
+
+def statuses(platform: Platform, learners: list[str]) -> dict[str, list[str]]:
+    """Each learner's rows in the submission log: their statuses."""
+    with contextlib.closing(submissions_db(platform)) as db:
+        marks = ",".join("?" * len(learners))
+        rows = db.execute(
+            f"SELECT learner, status FROM submission WHERE learner IN ({marks})", learners
+        ).fetchall()
+    out: dict[str, list[str]] = {learner: [] for learner in learners}
+    for learner, status in rows:
+        out[learner].append(status)
+    return out
+
+
+def comparable(result: dict[str, Any]) -> dict[str, Any]:
+    """What a grade says, without what names this submission."""
+    return {k: v for k, v in result.items() if k not in ("id", "submission_id", "graded_at")}
+
+
+def test_kill_grading_during_an_autograde(faulty: tuple[Platform, Hub]) -> None:
+    platform, _hub = faulty
+    store = answers(platform)
+    right = right_answers(EXAMPLE)
+
+    def hand_in(learner: str) -> tuple[str, httpx.Response]:
+        """What a learner's page does: save the attempt's answers, then Lämna in."""
+        token = store.open_session(learner, EXAMPLE.id, EXAMPLE.version)
+        loaded = page_api(platform, "load", token)
+        assert loaded.status_code == 200, loaded.text
+        for qid in loaded.json()["attempt"]["questions"]:
+            saved = page_api(
+                platform, "save", token, {"kind": "svar", "key": qid, "value": right[qid]}
+            )
+            assert saved.status_code == 200, saved.text
+        return token, page_api(platform, "submit", token)
+
+    # a clean grade of the same answers, before anything is killed
+    _, clean = hand_in("kontroll")
+    assert clean.status_code == 200 and clean.json()["status"] == "klar", clean.text
+    clean_result = comparable(clean.json()["result"])
+
+    with contextlib.closing(submissions_db(platform)) as db:
+        db.executescript(AUDIT)
+    grading = service(platform, "grading")
+    assert grading is not None
+    learners = [f"fel{i}" for i in range(10)]
+    replies: dict[str, httpx.Response | Exception] = {}
+    tokens: dict[str, str] = {}
+
+    def learner_hands_in(learner: str) -> None:
+        try:
+            tokens[learner], replies[learner] = hand_in(learner)
+        except Exception as exc:  # the reply never came: the service was killed
+            replies[learner] = exc
+
+    threads = [threading.Thread(target=learner_hands_in, args=(x,)) for x in learners]
+    for thread in threads:
+        thread.start()
+
+    def mid_grading() -> bool:
+        rows = statuses(platform, learners)
+        done = [x for x, r in replies.items() if isinstance(r, httpx.Response)]
+        return bool(done) and any("mottagen" in r for r in rows.values())
+
+    poll(mid_grading, 180, "one submission acknowledged and another being graded", every=0.05)
+    at_kill = statuses(platform, learners)
+    family = kill9(grading, "grading")
+    for thread in threads:
+        thread.join(timeout=120)
+    new_pid = wait_back(platform, "grading", grading.pid)
+
+    # the learners whose Lämna in got no grade press it again (the same attempt: the
+    # same submission id), until the grade is there
+    results: dict[str, dict[str, Any]] = {}
+    acknowledged = []
+    for learner in learners:
+        reply = replies[learner]
+        if isinstance(reply, httpx.Response) and reply.status_code in (200, 202):
+            acknowledged.append(learner)
+        if isinstance(reply, httpx.Response) and reply.status_code == 200:
+            results[learner] = reply.json()["result"]
+    for learner in learners:
+        if learner in results or learner not in tokens:
+            continue
+
+        def graded(learner: str = learner) -> bool:
+            again = page_api(platform, "submit", tokens[learner])
+            if again.status_code == 200:
+                results[learner] = again.json()["result"]
+            return again.status_code == 200
+
+        poll(graded, 180, f"{learner}'s grade after the restart", every=2)
+
+    # the stray workers of the killed service (a known issue): give them the time they
+    # need to finish what they were grading, then count
+    deadline = time.monotonic() + 30
+    while survivors(family) and time.monotonic() < deadline:
+        time.sleep(1)
+    strays = reap(family)
+    kill_orphans(platform)
+
+    rows = statuses(platform, learners)
+    log = SubmissionLog(f"sqlite:///{platform.project / 'grading' / 'submissions.db'}")
+    with contextlib.closing(submissions_db(platform)) as db:
+        writes = dict(db.execute("SELECT id, count(*) FROM faults_graded GROUP BY id").fetchall())
+    sids = {x: log.for_learner(x)[0].id for x in learners if log.for_learner(x)}
+    twice = sorted(x for x, sid in sids.items() if writes.get(sid, 0) > 1)
+    kept = [x for x in acknowledged if rows[x] == ["klar"]]
+    figures = (
+        f"acknowledged {len(acknowledged)}, kept {len(kept)}, graded twice {len(twice)} "
+        f"(submitted {len(learners)}, in the log {sum(map(len, rows.values()))}, "
+        f"being graded at the kill {sum(r.count('mottagen') for r in at_kill.values())}; "
+        f"grading {grading.pid} -> {new_pid}; {strays} stray workers/kernels killed)"
+    )
+    print(figures)
+    assert new_pid != grading.pid, figures
+    assert any("mottagen" in r for r in at_kill.values()), figures
+    assert len(kept) == len(acknowledged) >= 1, figures
+    # every submission: one row, graded once, and graded as a clean run grades it
+    assert all(r == ["klar"] for r in rows.values()), (rows, figures)
+    assert set(sids) == set(learners), figures
+    assert twice == [] and all(writes.get(sid) == 1 for sid in sids.values()), (writes, figures)
+    for learner in learners:
+        assert comparable(results[learner]) == clean_result, (learner, figures)
+    # nbgrader's gradebook: one graded submission each, with the log's score
+    from nbgrader.api import Gradebook
+
+    from omsorgslyft.grading.course import COURSE_ID
+
+    gradebook = f"sqlite:///{platform.project / 'grading' / 'gradebook.db'}"
+    with Gradebook(gradebook, COURSE_ID) as gb:
+        for learner in learners:
+            sub = log.for_learner(learner)[0]
+            graded_sub = gb.find_submission(sub.variant, learner)
+            assert graded_sub.score == sub.result["score"], (learner, figures)  # type: ignore[index]
+    # and the learner's own copy (Mina utbildningar reads it): one result, the same
+    for learner in learners:
+        mine = store.results(learner, EXAMPLE.id)
+        assert len(mine) == 1 and comparable(mine[0]) == {
+            **clean_result,
+            **{k: v for k, v in comparable(mine[0]).items() if k not in clean_result},
+        }, (learner, mine, figures)
+
+
+# -- records -------------------------------------------------------------------------------
+
+RECORDS = "/services/records/"
+HEADER = "anställningsnummer;förnamn;efternamn;e-post;enhet;befattning;anställd från;anställd till;användarnamn\n"
+COLUMNS = 'number, username, first_name, last_name, email, unit, role, start, "end", active'
+
+
+def big_roster(size: int) -> tuple[str, set[tuple[str, ...]]]:
+    """The roster's four learners, moved to another unit, and ``size`` newcomers; and the
+    employee rows it should make."""
+    lines, rows = [HEADER], set()
+    people = [
+        ("2001", "Anna", "Lindqvist", "anna", "2023-03-01"),
+        ("2002", "Bengt", "Holm", "bengt", "2020-01-15"),
+        ("2003", "Cecilia", "Nilsson", "cecilia", "2024-08-15"),
+        ("2004", "David", "Åberg", "david", "2021-05-01"),
+    ]
+    people += [
+        (str(100000 + i), f"Test{i}", f"Testsson{i}", f"test{i}", "2024-01-01") for i in range(size)
+    ]
+    for number, first, last, user, start in people:
+        email = f"{user}@omsorg.example.se"
+        lines.append(
+            f"{number};{first};{last};{email};Hemtjänst Söder;Undersköterska;{start};;{user}\n"
+        )
+        rows.add(
+            (
+                number,
+                user,
+                first,
+                last,
+                email,
+                "Hemtjänst Söder",
+                "Undersköterska",
+                start,
+                "None",
+                "1",
+            )
+        )
+    return "".join(lines), rows
+
+
+def roster_rows(platform: Platform) -> set[tuple[str, ...]]:
+    with contextlib.closing(sqlite3.connect(platform.records_db, timeout=30)) as db:
+        return {tuple(map(str, r)) for r in db.execute(f"SELECT {COLUMNS} FROM employee")}
+
+
+def imports_logged(platform: Platform) -> int:
+    with contextlib.closing(sqlite3.connect(platform.records_db, timeout=30)) as db:
+        return int(db.execute("SELECT count(*) FROM roster_import").fetchone()[0])
+
+
+def writing(platform: Platform) -> bool:
+    """Someone holds the records database's write lock (a transaction is under way)."""
+    with contextlib.closing(sqlite3.connect(platform.records_db, timeout=0)) as db:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            return "locked" in str(exc)
+        db.rollback()
+        return False
+
+
+def xsrf(page: str) -> str:
+    found = re.search(r'name="_xsrf" value="([^"]+)"', page)
+    assert found, "the form has no xsrf token"
+    return found.group(1)
+
+
+def dry_run(hr: httpx.Client, text: str) -> tuple[str, str]:
+    """HR uploads the file; the dry run's confirm address and form token."""
+    page = hr.get(RECORDS + "import")
+    assert page.status_code == 200, page.text[:300]
+    reply = hr.post(
+        RECORDS + "import",
+        files={"fil": ("personal.csv", text.encode())},
+        data={"_xsrf": xsrf(page.text)},
+        timeout=300,
+    )
+    assert reply.status_code == 200, reply.text[-2000:]
+    confirm = re.search(r'action="(/services/records/import/[^"]+)"', reply.text)
+    assert confirm, reply.text[-2000:]
+    return confirm.group(1), xsrf(reply.text)
+
+
+def test_kill_records_during_a_roster_import(faulty: tuple[Platform, Hub]) -> None:
+    platform, _hub = faulty
+    text, new = big_roster(20_000)
+    old, old_imports = roster_rows(platform), imports_logged(platform)
+    assert old and old != new and not old & new
+    hr = platform.login("hanna")
+    confirm, token = dry_run(hr, text)
+    records = service(platform, "records")
+    assert records is not None
+    reply: dict[str, Any] = {}
+
+    def confirm_import() -> None:
+        try:
+            reply["response"] = hr.post(confirm, data={"_xsrf": token}, timeout=300)
+        except httpx.HTTPError as exc:
+            reply["error"] = exc
+
+    thread = threading.Thread(target=confirm_import)
+    started = time.monotonic()
+    thread.start()
+
+    locked_since: list[float] = []
+
+    def mid_import() -> bool:
+        # a write transaction held for a while (the service's other writes are brief)
+        if reply or not writing(platform) or roster_rows(platform) != old:
+            locked_since.clear()
+            return False
+        locked_since.append(time.monotonic())
+        return locked_since[-1] - locked_since[0] > 0.3
+
+    # the confirmation is in flight, the service holds the write lock, nothing committed
+    poll(mid_import, 120, "the import under way", every=0.02)
+    in_flight = time.monotonic() - started
+    kill9(records, "records")
+    thread.join(timeout=60)
+    new_pid = wait_back(platform, "records", records.pid)
+    after = roster_rows(platform)
+    which = "old" if after == old else "new" if after == new else "MIXED"
+    answer = reply.get("response")
+    succeeded = answer is not None and "Importerat från" in answer.text
+    figures = (
+        f"imported rows {len(new)}; after the kill the roster is the {which} one "
+        f"({len(after)} rows; {len(after & new)} of the new, {len(after & old)} of the old; "
+        f"killed {in_flight:.1f} s into the confirmation, its write lock held "
+        f"{locked_since[-1] - locked_since[0]:.1f} s; records {records.pid} -> {new_pid}; "
+        f"HR was told: {answer.status_code if answer is not None else 'nothing'})"
+    )
+    print(figures)
+    assert new_pid != records.pid and not succeeded, figures
+    assert which != "MIXED", figures
+    assert imports_logged(platform) == old_imports + (which == "new"), figures
+
+    # a second import of the same file then succeeds
+    confirm, token = dry_run(hr, text)
+    clean = time.monotonic()
+    done = hr.post(confirm, data={"_xsrf": token}, timeout=300)
+    print(f"a clean import of the same file: {time.monotonic() - clean:.1f} s")
+    assert done.status_code == 200 and "Importerat från personal.csv" in done.text, done.text[
+        -2000:
+    ]
+    assert roster_rows(platform) == new, figures
+    assert imports_logged(platform) == old_imports + 1 + (which == "new"), figures
+    hr.close()
