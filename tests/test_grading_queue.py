@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,14 +23,14 @@ from typing import Any
 import pytest
 from databases import pg_database
 from platform_fixture import ROOT, make_project
+from traitlets.config import Config
 
 from omsorgslyft.grading.build import build_modules
 from omsorgslyft.grading.submissions import DONE, RECEIVED, SubmissionLog
 from omsorgslyft.grading.taskqueue import TASK, QueueGrader, make_celery
+from omsorgslyft.hub.settings import HubSettings, apply
 
 from answers import right_answers, wrong_answers
-
-pytestmark = pytest.mark.slow
 
 BROKER = os.environ.get("OMSORGSLYFT_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
 MODULE = "exempelmodul"
@@ -177,6 +178,7 @@ def wait_until(predicate: Callable[[], bool], seconds: float, what: str) -> None
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_two_workers_grade_every_learner_once(
     project: Path, workers: list[Worker], log_url: str, gradebook_url: str, queue_name: str
 ) -> None:
@@ -209,6 +211,7 @@ def test_two_workers_grade_every_learner_once(
     log.engine.dispose()
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_grade_leaves_the_grade_to_the_other(
     project: Path, workers: list[Worker], log_url: str, gradebook_url: str, queue_name: str
 ) -> None:
@@ -255,14 +258,58 @@ def test_a_worker_killed_mid_grade_leaves_the_grade_to_the_other(
     log.engine.dispose()
 
 
-def test_the_default_needs_no_queue(project: Path) -> None:
-    """Without --queue the service grades in its own worker processes, as before, and a
-    queue refuses a submission log it cannot share (SQLite)."""
-    from omsorgslyft.grading.grader import Grader
-
+def test_the_default_needs_no_queue() -> None:
+    """Without a queue the service grades in its own worker processes, as before (and does
+    not even import Celery); a queue refuses a submission log it cannot share (SQLite)."""
     with pytest.raises(SystemExit):
-        QueueGrader(project / "grading", project / "modules", "sqlite:///x.db", BROKER)
+        QueueGrader(Path("grading"), Path("modules"), "sqlite:///x.db", BROKER)
     code = "import sys, omsorgslyft.grading.service; print('celery' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False", "the default service does not even import Celery"
-    assert Grader.__init__.__defaults__ is not None
+    assert out.stdout.strip() == "False"
+
+
+def grading_service(**settings: Any) -> dict[str, Any]:
+    c = Config()
+    apply(c, HubSettings(project_root=Path("/srv/o"), data_dir=Path("/var/lib/o"), **settings))
+    return next(s for s in c.JupyterHub.services if s["name"] == "grading")
+
+
+def test_the_hub_setting_hands_the_queue_to_the_service_in_its_environment() -> None:
+    default = grading_service()
+    assert "OMSORGSLYFT_GRADING_QUEUE" not in default["environment"]
+    assert not any("queue" in arg for arg in default["command"])
+    queued = grading_service(
+        grading_queue="amqp://grading:hemligt@mq:5672/omsorgslyft",
+        submissions_url="postgresql+psycopg://grading:pw@db/grading",
+    )
+    url = queued["environment"]["OMSORGSLYFT_GRADING_QUEUE"]
+    assert url == "amqp://grading:hemligt@mq:5672/omsorgslyft"
+    assert not any("hemligt" in arg for arg in queued["command"])  # not in /proc/*/cmdline
+    assert queued["environment"]["PGPASSWORD"] == "pw"
+
+
+def test_a_grade_is_recorded_once_and_a_learner_graded_by_one_worker_at_a_time(
+    log_url: str,
+) -> None:
+    log = SubmissionLog(log_url)
+    log.receive("s-1", "anna", "kasam", 1, {"k1": "a"})
+    assert log.finish("s-1", DONE, {"score": 1.0, "max_score": 1.0}) is True
+    assert log.finish("s-1", DONE, {"score": 0.0, "max_score": 1.0}) is False
+    sub = log.get("s-1")
+    assert sub is not None and sub.result == {"score": 1.0, "max_score": 1.0}
+    entered: list[str] = []
+
+    def second_worker() -> None:
+        with log.learner_lock("anna"):
+            entered.append("anna")
+
+    with log.learner_lock("anna"):
+        other = threading.Thread(target=second_worker)
+        other.start()
+        with log.learner_lock("bertil"):  # another learner is not held up
+            entered.append("bertil")
+        other.join(timeout=1.0)
+        assert entered == ["bertil"], "a second worker waits for anna's lock"
+    other.join(timeout=10)
+    assert entered == ["bertil", "anna"]
+    log.engine.dispose()

@@ -221,10 +221,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--queue",
-        default="",
+        default=os.environ.get("OMSORGSLYFT_GRADING_QUEUE", ""),
         help="grade on a shared queue at this broker (amqp://…) by grading workers "
         "(python -m omsorgslyft.grading.worker) instead of in this service's own workers; "
-        "needs --db-url on PostgreSQL",
+        "needs --db-url on PostgreSQL (default: $OMSORGSLYFT_GRADING_QUEUE)",
     )
     parser.add_argument("--queue-name", default="omsorgslyft-grading")
     asyncio.run(serve(parser.parse_args(argv)))

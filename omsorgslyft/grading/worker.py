@@ -5,7 +5,8 @@ Run any number, on any host that has the course directory (its ``release/``, as
 process grades one submission at a time with its own pre-started kernels; for more at
 once, run more workers (one per core).
 
-    python -m omsorgslyft.grading.worker --queue amqp://user:pw@broker:5672/omsorgslyft \\
+    OMSORGSLYFT_GRADING_QUEUE=amqp://user:pw@broker:5672/omsorgslyft \\
+    python -m omsorgslyft.grading.worker \\
         --db-url postgresql+psycopg://grading@db/grading \\
         --gradebook-url postgresql+psycopg://grading@db/gradebook \\
         --course-dir grading --modules-dir modules
@@ -27,7 +28,11 @@ from omsorgslyft.grading.taskqueue import QUEUE, TASK, make_celery, requires_pos
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Omsorgslyft grading worker (shared queue)")
-    parser.add_argument("--queue", required=True, help="the broker: amqp://user:pw@host/vhost")
+    parser.add_argument(
+        "--queue",
+        default=os.environ.get("OMSORGSLYFT_GRADING_QUEUE", ""),
+        help="the broker: amqp://user:pw@host/vhost (default: $OMSORGSLYFT_GRADING_QUEUE)",
+    )
     parser.add_argument("--queue-name", default=QUEUE)
     parser.add_argument("--course-dir", required=True)
     parser.add_argument("--modules-dir", required=True)
@@ -40,6 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--name", default="", help="this worker's name (default: pid@host)")
     args = parser.parse_args(argv)
+    if not args.queue:
+        parser.error("--queue (or OMSORGSLYFT_GRADING_QUEUE) is needed")
     requires_postgresql(args.db_url)
     logging.basicConfig(
         level=logging.INFO, format="[grading-worker %(levelname)s %(asctime)s] %(message)s"

@@ -27,6 +27,7 @@ from omsorgslyft.hub.roles import (
     static_roles,
 )
 from omsorgslyft.hub.users import SystemUsers
+from omsorgslyft.learn.shards import service_name, service_names
 from omsorgslyft.paths import Layout
 
 Login = Literal["demo", "entra", "ldap"]
@@ -88,6 +89,12 @@ class HubSettings:
     port: int = 8000
     hub_port: int = 8081
     learn_port: int = 8101
+    #: learn processes (omsorgslyft.learn.shards): the hub services learn, learn-1, ...,
+    #: each serving the learners a stable mapping gives it, all on one answer store (use
+    #: PostgreSQL for more than one); shard k > 0 listens on ``learn_shard_ports[k - 1]``,
+    #: by default ``learn_port + 10 * k``
+    learn_shards: int = 1
+    learn_shard_ports: tuple[int, ...] = ()
     grading_port: int = 8102
     login: Login = "demo"
     demo_password: str = "omsorg-demo-2026"
@@ -117,6 +124,12 @@ class HubSettings:
     #: submissions (single-use; about 60 MB each)
     grading_workers: int = 2
     grading_prestart: int = 5
+    #: grading on a shared queue (docs/operators.md, "Grading workers on other hosts"):
+    #: the broker's URL (``amqp://user:password@host:5672/vhost``); the grading service then
+    #: only accepts and queues, and grading workers (``python -m omsorgslyft.grading.worker``)
+    #: on any host grade; needs ``submissions_url`` (and ``gradebook_url``) on PostgreSQL.
+    #: Empty (the default): the service grades in its own ``grading_workers`` processes
+    grading_queue: str = ""
     login_max_user_failures: int = 5
     login_max_address_failures: int = 20
     login_throttle_minutes: int = 15
@@ -249,7 +262,7 @@ def _roles(c: Config, s: HubSettings) -> None:
         *static_roles(),
         {
             "name": "learn-service",
-            "services": ["learn"],
+            "services": service_names(s.learn_shards),
             "scopes": [
                 SUBMIT_SCOPE,
                 OWN_RECORDS_SCOPE,
@@ -283,10 +296,11 @@ def _roles(c: Config, s: HubSettings) -> None:
 def _services(c: Config, s: HubSettings) -> None:
     root = s.project_root
     store_url = s.store_url or _sqlite(s.layout.learn_db)
+    shards = max(s.learn_shards, 1)
     services = [
         {
-            "name": "learn",
-            "url": f"http://127.0.0.1:{s.learn_port}",
+            "name": service_name(k),
+            "url": f"http://127.0.0.1:{learn_port(s, k)}",
             "command": [
                 s.python,
                 "-m",
@@ -298,17 +312,23 @@ def _services(c: Config, s: HubSettings) -> None:
                 f"--LearnApp.records_url=http://127.0.0.1:{s.records_port}/services/records/",
                 f"--LearnApp.kernel_idle_minutes={s.kernel_idle_minutes}",
                 f"--LearnApp.kernel_cull_interval={s.kernel_cull_interval}",
+                f"--LearnApp.shards={shards}",
+                f"--LearnApp.shard={k}",
                 "--no-browser",
             ],
             "oauth_no_confirm": True,
             # the person's own role names: the header shows the tools they may use
             "oauth_client_allowed_scopes": [OWN_ROLES_SCOPE],
-            "display": True,
+            # the hub's home lists shard 0 only: it sends each learner to their own
+            "display": k == 0,
             "info": {"sv": "Mina utbildningar"},
             # kernels' connection files and IPC sockets: the learn user's alone
             "environment": _environment(s, s.layout.learn_dir, s.layout.runtime_dir),
             **_run_as(s, "learn", s.layout.learn_dir),
-        },
+        }
+        for k in range(shards)
+    ]
+    services += [
         {
             "name": "grading",
             "url": f"http://127.0.0.1:{s.grading_port}",
@@ -325,7 +345,9 @@ def _services(c: Config, s: HubSettings) -> None:
             ],
             "display": False,
             "oauth_client_allowed_scopes": [],
-            "environment": _environment(s, s.layout.grading_state_dir),
+            # the broker's URL (with its password) in the environment, not the command line
+            "environment": _environment(s, s.layout.grading_state_dir)
+            | ({"OMSORGSLYFT_GRADING_QUEUE": s.grading_queue} if s.grading_queue else {}),
             **_run_as(s, "grading", s.layout.grading_state_dir),
         },
         {
@@ -389,6 +411,15 @@ def _services(c: Config, s: HubSettings) -> None:
         kept = {key: value for key, value in service.items() if key not in managed}
         out.append(kept | {"url": ext.url, "api_token": ext.api_token})
     c.JupyterHub.services = out
+
+
+def learn_port(s: HubSettings, shard: int) -> int:
+    """The port the learn service's ``shard`` listens on."""
+    if shard == 0:
+        return s.learn_port
+    if shard <= len(s.learn_shard_ports):
+        return s.learn_shard_ports[shard - 1]
+    return s.learn_port + 10 * shard
 
 
 def _passwords_to_environment(service: dict[str, Any]) -> dict[str, Any]:
