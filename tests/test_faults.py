@@ -22,9 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 import websockets
 from faults import (
+    ANSWERS,
+    SERVICES,
     Hub,
     kill9,
     kill_orphans,
@@ -602,3 +605,155 @@ def test_kill_records_during_a_roster_import(faulty: tuple[Platform, Hub]) -> No
     assert roster_rows(platform) == new, figures
     assert imports_logged(platform) == old_imports + 1 + (which == "new"), figures
     hr.close()
+
+
+# -- the hub -------------------------------------------------------------------------------
+
+
+def proxies(platform: Platform) -> list[psutil.Process]:
+    port = platform.url.rsplit(":", 1)[1]
+    out = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if "configurable-http-proxy" in cmdline and f"--port {port}" in cmdline:
+            out.append(proc)
+    return out
+
+
+def every_service(platform: Platform) -> dict[str, list[int]]:
+    """The pids running each managed service (one each when all is well)."""
+    out: dict[str, list[int]] = {name: [] for name in SERVICES}
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        for name, module in SERVICES.items():
+            if module in cmdline and any(str(platform.project) in arg for arg in cmdline):
+                with contextlib.suppress(psutil.Error):
+                    if proc.status() != psutil.STATUS_ZOMBIE:
+                        out[name].append(proc.pid)
+    return out
+
+
+def all_submissions(platform: Platform) -> list[tuple[Any, ...]]:
+    with contextlib.closing(submissions_db(platform)) as db:
+        return sorted(db.execute("SELECT id, learner, status, result FROM submission").fetchall())
+
+
+def all_answers(platform: Platform) -> list[tuple[Any, ...]]:
+    with contextlib.closing(sqlite3.connect(platform.learn_db, timeout=30)) as db:
+        return sorted(db.execute("SELECT learner, module, kind, key, value FROM answer").fetchall())
+
+
+def all_reflections(platform: Platform) -> dict[str, str]:
+    with contextlib.closing(sqlite3.connect(platform.learn_db, timeout=30)) as db:
+        return dict(db.execute("SELECT learner, text FROM reflection").fetchall())
+
+
+def test_kill_the_hub(faulty: tuple[Platform, Hub]) -> None:
+    platform, hub = faulty
+    store = answers(platform)
+    right = right_answers(EXAMPLE)
+    # anna's page is open (its kernel runs in learn); another learner has handed in
+    anna = platform.login("anna")
+    open_page(anna)
+    token = store.open_session("navet", EXAMPLE.id, EXAMPLE.version)
+    loaded = page_api(platform, "load", token).json()
+    for qid in loaded["attempt"]["questions"]:
+        saved = page_api(platform, "save", token, {"kind": "svar", "key": qid, "value": right[qid]})
+        assert saved.status_code == 200, saved.text
+    handed = page_api(platform, "submit", token)
+    assert handed.status_code == 200 and handed.json()["status"] == "klar", handed.text
+    submissions, saved_answers = all_submissions(platform), all_answers(platform)
+    reflections = all_reflections(platform)
+    old = {name: service(platform, name) for name in SERVICES}
+    families = {}
+    for name, proc in old.items():
+        assert proc is not None, name
+        families[name] = [proc, *proc.children(recursive=True)]
+    old_proxy = [p.pid for p in proxies(platform)]
+    assert len(old_proxy) == 1, old_proxy
+
+    first_hub = platform.pid
+    kill9(psutil.Process(first_hub), "the hub")
+    # the page's kernel goes on saving, straight to learn, while it is there
+    acked_down: list[int] = []
+    for n in range(1, 21):
+        try:
+            reply = page_api(
+                platform,
+                "save",
+                token,
+                {"kind": "reflektion", "key": REFLECTION, "value": f"navet utan hubb {n}"},
+            )
+        except httpx.HTTPError:
+            break
+        if reply.status_code == 200:
+            acked_down.append(n)
+        time.sleep(0.2)
+    left = {name: [p.pid for p in survivors([proc])] for name, proc in old.items() if proc}
+    proxy_left = [p.pid for p in proxies(platform)]
+
+    new_hub = hub.restart()
+
+    def up() -> bool:
+        login_page = httpx.get(f"{platform.url}/hub/login", timeout=5).status_code == 200
+        return login_page and all(answers(platform) for answers in ANSWERS.values())
+
+    poll(up, 180, "the restarted hub and its services")
+    # learners log in again, and a page opened again shows what was saved
+    again = platform.login("anna")
+    url, cookie = channels(platform, again, open_page(again))
+
+    async def reopen() -> str:
+        async with websockets.connect(
+            url, additional_headers={"Cookie": cookie}, open_timeout=60
+        ) as ws:
+            states = await widget_states(ws, "anna", seconds=150)
+            return str(states[reflection_model(states)]["state"]["value"])
+
+    shown = asyncio.run(reopen())
+    again.close()
+    anna.close()
+    # nothing lost: answers, the reflection saved while the hub was away, submissions
+    expected_reflections = dict(reflections)
+    if acked_down:
+        expected_reflections["navet"] = f"navet utan hubb {acked_down[-1]}"
+    now_reflections = all_reflections(platform)
+    kept = sum(
+        1
+        for n in acked_down
+        if (found := re.fullmatch(r"navet utan hubb (\d+)", now_reflections.get("navet", "")))
+        and int(found.group(1)) >= n
+    )
+    running = every_service(platform)
+    learn_pids = running["learn"]
+    figures = (
+        f"acknowledged {len(acked_down)} saves with the hub dead, kept {kept}; "
+        f"answers {len(saved_answers)} kept {len(set(saved_answers) & set(all_answers(platform)))}, "
+        f"submissions {len(submissions)} kept {len(set(submissions) & set(all_submissions(platform)))}; "
+        f"hub {first_hub} -> {new_hub}; left running by the dead hub: proxy {proxy_left}, "
+        f"services {left}; after the restart: proxy {[p.pid for p in proxies(platform)]}, "
+        f"services {running}"
+    )
+    print(figures)
+    assert new_hub != first_hub, figures
+    assert kept == len(acked_down), figures
+    assert shown == now_reflections.get("anna", ""), (shown, figures)
+    assert all_answers(platform) == saved_answers, figures
+    assert now_reflections == expected_reflections, figures
+    assert all_submissions(platform) == submissions, figures
+    assert len(proxies(platform)) == 1, figures
+    # learn went with its hub, and the restarted hub's learn serves alone
+    assert len(learn_pids) == 1 and learn_pids[0] != old["learn"].pid, figures  # type: ignore[union-attr]
+
+    # grading and records outlive their hub (they have no such watch): the restarted
+    # hub's own cannot listen and are restarted over and over while the old ones serve
+    outlived = {
+        name: pids
+        for name, pids in running.items()
+        if old[name] is not None and old[name].pid in pids  # type: ignore[union-attr]
+    }
+    for name in outlived:
+        reap(families[name])
+    kill_orphans(platform)
+    if outlived:
+        pytest.xfail(f"services outlived the killed hub: {outlived} ({figures})")

@@ -45,7 +45,7 @@ from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 from voila.tornado.treehandler import TornadoVoilaTreeHandler
 
 from omsorgslyft.learn import handlers as h
-from omsorgslyft.learn import page_api, static
+from omsorgslyft.learn import lifeline, page_api, static
 from omsorgslyft.learn.catalog import Catalog
 from omsorgslyft.learn.grading_client import GradingClient, ServiceClient
 from omsorgslyft.learn.kernels import (
@@ -253,6 +253,8 @@ class LearnApp(Voila):  # type: ignore[misc]
         if url:
             self.port = int(url.rsplit(":", 1)[1].split("/")[0])
             self.ip = "127.0.0.1"
+            # the hub routes to this port alone: another would serve nobody
+            self.port_retries = 0
         self.root_dir = str(Path(self.release_dir).resolve())
         self.notebook_path = ""
         self.voila_configuration.prelaunch_hook = self.prelaunch_hook
@@ -383,6 +385,7 @@ class LearnApp(Voila):  # type: ignore[misc]
                 log=self.log,
             )
             IOLoop.current().add_callback(self.pool.start)
+        lifeline.watch_hub(self.log)
         self.listen()
 
     def init_handlers(self) -> list[Any]:

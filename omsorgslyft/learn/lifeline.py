@@ -1,0 +1,50 @@
+"""A learn service the hub started goes when that hub goes.
+
+JupyterHub starts its managed services in sessions of their own, so a hub killed with
+SIGKILL (or one that crashed) leaves them running. The hub started again with the same
+config starts the service again on the same port, and with a new OAuth client secret: the
+old process would keep the port and fail every login ("Client secret mismatch"), while the
+new one could not listen. So a service whose parent is a JupyterHub watches it and stops
+(as at the hub's SIGTERM: kernels shut down) when it has gone; the restarted hub's new
+service then takes the port.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from pathlib import Path
+
+from tornado.ioloop import PeriodicCallback
+
+#: how often the parent is looked at
+EVERY_SECONDS = 2.0
+
+
+def hub_parent() -> int | None:
+    """The pid of the JupyterHub that started this process, or None (run otherwise)."""
+    parent = os.getppid()
+    try:
+        cmdline = Path(f"/proc/{parent}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    names = [Path(arg.decode(errors="replace")).name for arg in cmdline[:2]]
+    return parent if any(name.startswith("jupyterhub") for name in names) else None
+
+
+def watch_hub(log: logging.Logger) -> PeriodicCallback | None:
+    """Stop this process (SIGTERM to itself) once the hub that started it is gone."""
+    parent = hub_parent()
+    if parent is None:
+        return None
+
+    def check() -> None:
+        if os.getppid() != parent:
+            log.warning("The hub (pid %d) has gone: stopping, its restart starts us again", parent)
+            watcher.stop()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    watcher = PeriodicCallback(check, EVERY_SECONDS * 1000)
+    watcher.start()
+    return watcher
