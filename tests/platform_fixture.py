@@ -58,6 +58,8 @@ class Platform:
     grading_port: int
     pid: int = 0
     records_port: int = 0
+    #: the ports of learn shards 1, 2, ... (omsorgslyft.learn.shards)
+    shard_ports: tuple[int, ...] = ()
 
     @property
     def learn_db(self) -> Path:
@@ -96,7 +98,7 @@ apply(c, prepare(HubSettings(
     project_root=Path({project!r}),
     data_dir=Path({data!r}),
     port={port}, hub_port={hub_port}, learn_port={learn_port}, grading_port={grading_port},
-    records_port={records_port},
+    records_port={records_port},{settings}
     proxy_command=({chp!r},),
     kernel_idle_minutes={idle}, kernel_cull_interval=3,
 )))
@@ -131,7 +133,10 @@ def start_platform(
     extra_config: str = "",
     courses: dict[str, str] | None = None,
     roster: Path | None = None,
+    learn_shards: int = 1,
+    settings: str = "",
 ) -> Iterator[Platform]:
+    """``settings``: more ``HubSettings`` arguments, as Python source (``"store_url=..."``)."""
     # as root the services run as their own users (omsorgslyft.hub.isolation), who cannot
     # pass pytest's private temporary folder: the project and its data live in a folder
     # of their own that others may pass through (but not list)
@@ -139,7 +144,15 @@ def start_platform(
     home.chmod(0o711)
     try:
         yield from _start_platform(
-            tmp, home, module_dirs, idle_minutes, extra_config, courses, roster
+            tmp,
+            home,
+            module_dirs,
+            idle_minutes,
+            extra_config,
+            courses,
+            roster,
+            learn_shards,
+            settings,
         )
     finally:
         shutil.rmtree(Layout(home / "var", home / "project").run_dir, ignore_errors=True)
@@ -154,6 +167,8 @@ def _start_platform(
     extra_config: str,
     courses: dict[str, str] | None,
     roster: Path | None,
+    learn_shards: int = 1,
+    settings: str = "",
 ) -> Iterator[Platform]:
     project = make_project(home, module_dirs, courses)
     data = home / "var"
@@ -182,9 +197,13 @@ def _start_platform(
             "proxy_api",
         )
     }
+    shard_ports = tuple(free_port() for _ in range(learn_shards - 1))
+    if learn_shards > 1:
+        settings = f"learn_shards={learn_shards}, learn_shard_ports={shard_ports!r}, {settings}"
     config = tmp / "jupyterhub_config.py"
     config.write_text(
         CONFIG.format(
+            settings=f"\n    {settings}," if settings else "",
             project=str(project),
             data=str(data),
             chp=str(CHP),
@@ -216,6 +235,7 @@ def _start_platform(
         ports["grading_port"],
         proc.pid,
         ports["records_port"],
+        shard_ports,
     )
     try:
         deadline = time.monotonic() + 120
@@ -232,8 +252,13 @@ def _start_platform(
                     f"http://127.0.0.1:{ports['records_port']}/services/records/api/records",
                     timeout=5,
                 )
+                shards = [
+                    httpx.get(f"http://127.0.0.1:{port}/services/learn-{k}/", timeout=5).status_code
+                    for k, port in enumerate(shard_ports, start=1)
+                ]
                 if (
                     learn.status_code in (302, 200)
+                    and all(code in (302, 200) for code in shards)
                     and grading.status_code == 401
                     and records.status_code in (302, 403)
                 ):

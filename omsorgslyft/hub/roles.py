@@ -81,18 +81,24 @@ def manager_role(unit: str) -> dict[str, Any]:
     }
 
 
-def static_roles(admin_users: Iterable[str] = ()) -> list[dict[str, Any]]:
+def static_roles(
+    admin_users: Iterable[str] = (), learn_services: Iterable[str] = ("learn",)
+) -> list[dict[str, Any]]:
     """The roles ``JupyterHub.load_roles`` defines for people (assigned at login, not here:
-    with ``manage_roles`` the hub refuses assignments in ``load_roles``)."""
+    with ``manage_roles`` the hub refuses assignments in ``load_roles``). ``learn_services``:
+    the learn service's shards (omsorgslyft.learn.shards), each a hub service to access."""
+    shards = [f"access:services!service={name}" for name in learn_services]
+    extra = [scope for scope in shards if scope not in LEARNER_SCOPES]
+    learner = [*LEARNER_SCOPES, *extra]
     return [
-        {"name": USER_ROLE, "description": "Medarbetare", "scopes": list(LEARNER_SCOPES)},
+        {"name": USER_ROLE, "description": "Medarbetare", "scopes": learner},
         {
             "name": TRAINER_ROLE,
             "description": "Utbildare: egna JupyterLab-servrar med nbgraders formgrader",
             "scopes": [
                 "self",
                 STATS_SCOPE,
-                "access:services!service=learn",
+                *shards,
                 "access:services!service=records",
             ],
         },
@@ -104,7 +110,7 @@ def static_roles(admin_users: Iterable[str] = ()) -> list[dict[str, Any]]:
                 "access:services!service=records",
                 "read:users",
                 "read:groups",
-                *LEARNER_SCOPES,
+                *learner,
             ],
         },
     ]

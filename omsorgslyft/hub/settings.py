@@ -259,7 +259,7 @@ def _roles(c: Config, s: HubSettings) -> None:
     c.JupyterHub.load_roles = [
         # people's roles: given at each login by the roster gate (manage_roles), which
         # also makes one "enhetschef-<unit>" role per unit a manager has in the roster
-        *static_roles(),
+        *static_roles(learn_services=service_names(s.learn_shards)),
         {
             "name": "learn-service",
             "services": service_names(s.learn_shards),

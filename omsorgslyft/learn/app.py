@@ -208,6 +208,13 @@ class LearnApp(Voila):  # type: ignore[misc]
         "refilled one at a time. 0: start a kernel for every page. (Voilà's own "
         "--preheat_kernel/--pool_size are not used.)",
     ).tag(config=True)
+    shards = Integer(
+        1,
+        help="Learn processes in all (omsorgslyft.learn.shards): each is a hub service of its "
+        "own (learn, learn-1, ...) and serves the learners the stable mapping gives it; a "
+        "page asked of the wrong one is sent to the learner's own. 1: one process serves all.",
+    ).tag(config=True)
+    shard = Integer(0, help="This process's shard, 0 .. shards - 1.").tag(config=True)
     pool_refill_delay = Float(
         3.0,
         help="Refill the pool, one kernel at a time, once no learner has asked for a page "
@@ -255,6 +262,8 @@ class LearnApp(Voila):  # type: ignore[misc]
             self.ip = "127.0.0.1"
             # the hub routes to this port alone: another would serve nobody
             self.port_retries = 0
+        if not 0 <= self.shard < max(self.shards, 1):
+            raise ValueError(f"--LearnApp.shard={self.shard} is not one of 0 .. {self.shards - 1}")
         self.root_dir = str(Path(self.release_dir).resolve())
         self.notebook_path = ""
         self.voila_configuration.prelaunch_hook = self.prelaunch_hook

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 from datetime import date, datetime
 from functools import cached_property
@@ -36,6 +37,8 @@ from omsorgslyft.learn.security import (
     policy,
     sha256_source,
 )
+from omsorgslyft.learn.shards import prefix as shard_prefix
+from omsorgslyft.learn.shards import shard_of
 from omsorgslyft.learn.store import AnswerStore
 
 
@@ -50,6 +53,9 @@ class LearnService(Protocol):
     renewals: dict[str, set[str]]
     #: preheated module pages (None: every page starts its own kernel)
     pool: KernelPool | None
+    #: this process's shard and the number of shards (omsorgslyft.learn.shards)
+    shard: int
+    shards: int
 
     @property
     def hub_home_url(self) -> str: ...
@@ -156,6 +162,23 @@ class LearnHandler(JupyterHandler):
             self.app.pool.touch()  # a learner is about: preheat later
 
 
+def sent_to_own_shard(handler: web.RequestHandler, service: LearnService) -> bool:
+    """Redirect a learner whom another shard serves to the same page there; True if sent.
+
+    Any shard could serve them (the answers are in the shared store), but one learner's
+    kernels, and the limit on them, belong in one process."""
+    if service.shards <= 1:
+        return False
+    own = shard_of(handler.current_user.username, service.shards)
+    if own == service.shard:
+        return False
+    base = handler.settings["base_url"]
+    rest = handler.request.uri.removeprefix(base) if handler.request.uri else ""
+    hub_base = os.environ.get("JUPYTERHUB_BASE_URL", "/")
+    handler.redirect(shard_prefix(hub_base, own) + rest)
+    return True
+
+
 class HomeHandler(LearnHandler):
     @property
     def content_security_policy(self) -> str:
@@ -163,6 +186,8 @@ class HomeHandler(LearnHandler):
 
     @web.authenticated
     async def get(self) -> None:
+        if sent_to_own_shard(self, self.app):
+            return
         user = self.current_user
         rows = module_status(self.app, user.username, await own_records(self.app, user.username))
         self.set_header("Content-Type", "text/html; charset=utf-8")
@@ -198,6 +223,8 @@ class ModulePageHandler(TornadoVoilaHandler):  # type: ignore[misc]
 
     @web.authenticated
     async def get(self, path: str | None = None) -> None:
+        if sent_to_own_shard(self, self.settings["omsorgslyft"]):
+            return
         pool = self.pool
         with pool.busy() if pool is not None else contextlib.nullcontext():
             await super().get(path)
@@ -269,6 +296,8 @@ class ModulePageHandler(TornadoVoilaHandler):  # type: ignore[misc]
 class ModuleRedirectHandler(LearnHandler):
     @web.authenticated
     def get(self, module_id: str) -> None:
+        if sent_to_own_shard(self, self.app):
+            return
         info = self.app.catalog.get(module_id)
         if info is None:
             raise web.HTTPError(404)
