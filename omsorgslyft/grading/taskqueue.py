@@ -26,6 +26,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,9 @@ TASK = "omsorgslyft.grading.grade"
 POLL_SECONDS = 0.2
 #: seconds between attempts to publish what could not be published (broker away)
 RESEND_SECONDS = 5.0
+#: a submission still ``mottagen`` this long after it came is published again (a task
+#: lost on the way: a second task for it costs a look at the log)
+STALE_SECONDS = 600.0
 
 
 def make_celery(broker: str, queue: str = QUEUE) -> Celery:
@@ -149,6 +153,7 @@ class QueueGrader:
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
         resend_at = loop.time() + RESEND_SECONDS
+        stale_at = loop.time() + STALE_SECONDS
         while True:
             await asyncio.sleep(self.poll)
             try:
@@ -156,10 +161,23 @@ class QueueGrader:
                     resend_at = loop.time() + RESEND_SECONDS
                     for sid in list(self._unsent):
                         self._sender.submit(self._publish, sid)
+                if loop.time() >= stale_at:
+                    stale_at = loop.time() + STALE_SECONDS
+                    self._republish_stale()
                 if self._waiting:
                     self._notify(self.log.statuses(list(self._waiting)))
             except Exception:
                 log.exception("watching the grading queue's results failed")
+
+    def _republish_stale(self) -> None:
+        old = datetime.now(UTC) - timedelta(seconds=STALE_SECONDS)
+        for sub in self.log.pending():
+            received = (
+                sub.received_at if sub.received_at.tzinfo else sub.received_at.replace(tzinfo=UTC)
+            )
+            if received < old and sub.id not in self._unsent:
+                log.warning("%s has waited for a grade since %s; queued again", sub.id, received)
+                self.schedule(sub)
 
     def _notify(self, statuses: dict[str, str]) -> None:
         for sid in list(self._waiting):
@@ -176,6 +194,7 @@ class QueueGrader:
     def shutdown(self) -> None:
         if self._watcher is not None:
             self._watcher.cancel()
-        self._sender.shutdown(wait=True, cancel_futures=False)
+        # what is not published yet is in the log: the next start publishes it
+        self._sender.shutdown(wait=True, cancel_futures=True)
         with contextlib.suppress(Exception):
             self.celery.close()

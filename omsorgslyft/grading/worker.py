@@ -65,7 +65,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     app = make_celery(args.queue, args.queue_name)
 
-    @app.task(name=TASK)  # type: ignore[untyped-decorator]
+    # a grading that fails is recorded as "fel" by grade_and_record; what raises here is
+    # the log's database away: the task is tried again later (the submission waits)
+    @app.task(  # type: ignore[untyped-decorator]
+        name=TASK,
+        autoretry_for=(Exception,),
+        retry_backoff=5,
+        retry_backoff_max=120,
+        max_retries=30,
+    )
     def grade(sid: str) -> None:
         core.grade_and_record(sid, exclusive=True)
 

@@ -15,12 +15,19 @@ with ``omsorgslyft build`` into a temporary course directory.
    the result), then ``--sustained`` submissions (throughput, also over the second half).
 4. The same 10 at once through the real :class:`~omsorgslyft.grading.grader.Grader`
    (``accept()``, then its listener), with whatever kernel pool it passes to ``Course``.
+
+With ``--queue amqp://guest:guest@127.0.0.1:5672//`` only the shared queue is measured
+against the in-process pool: ``--at-once`` submissions handed in together, graded by the
+in-process Grader (2 workers, SQLite), then by 1 and by 2 queue workers
+(``omsorgslyft.grading.worker`` processes; the log and the gradebook on PostgreSQL, a
+fresh database each, dropped after; ``OMSORGSLYFT_TEST_PG`` as for the tests).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
 import multiprocessing
 import os
@@ -269,6 +276,130 @@ def through_grader(
     return asyncio.run(run()), note
 
 
+def through_queue(
+    grading: Path, module: Module, broker: str, n_workers: int, prestart: int, at_once: int
+) -> tuple[list[float], float]:
+    """``at_once`` submissions at once to ``n_workers`` queue workers: the times from handing
+    in to the grade, and the seconds until the last grade."""
+    from databases import pg_database
+
+    from omsorgslyft.grading.build import build_modules
+    from omsorgslyft.grading.taskqueue import QueueGrader, make_celery
+
+    queue = f"omsorgslyft-bench-{uuid.uuid4().hex[:8]}"
+    logs, books = pg_database(), pg_database()
+    log_url, book_url = next(logs), next(books)
+    project = grading.parent / "queue-project"
+    shutil.rmtree(project, ignore_errors=True)
+    shutil.copytree(ROOT / "modules" / module.id, project / "modules" / module.id)
+    build_modules([project / "modules"], project, project / "grading", gradebook_url=book_url)
+    procs: list[subprocess.Popen[bytes]] = []
+    letter = "a"
+    asked = set(
+        nbformat.read(
+            next((project / "grading" / "release").glob(f"{module.id}*-a/*.ipynb")), as_version=4
+        ).metadata["omsorgslyft"]["questions"]
+    )
+    answers = {k: v for k, v in right_answers(module).items() if k in asked}
+    try:
+        for i in range(n_workers):
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "omsorgslyft.grading.worker",
+                        f"--queue={broker}",
+                        f"--queue-name={queue}",
+                        f"--course-dir={project / 'grading'}",
+                        f"--modules-dir={project / 'modules'}",
+                        f"--db-url={log_url}",
+                        f"--gradebook-url={book_url}",
+                        f"--prestart={prestart}",
+                        f"--name=bench{i}@localhost",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+
+        async def run() -> tuple[list[float], float]:
+            grader = QueueGrader(
+                project / "grading", project / "modules", log_url, broker, queue=queue, poll=0.05
+            )
+            try:
+                await grader.start()
+                # the workers start and their pools fill: one warm-up submission each
+                warm = [f"warm{i}" for i in range(n_workers)]
+                for i, sid in enumerate(warm):
+                    grader.accept(sid, f"warm{i:03d}", module.id, module.version, answers, letter)
+                while any(grader.log.get(s).status == "mottagen" for s in warm):  # type: ignore[union-attr]
+                    await asyncio.sleep(0.2)
+                await asyncio.sleep(3 + prestart)
+                finished: dict[str, float] = {}
+
+                def listener(sub: Any) -> None:
+                    finished.setdefault(sub.id, time.perf_counter())
+
+                grader.listeners.append(listener)
+                started: dict[str, float] = {}
+                began = time.perf_counter()
+                for i in range(at_once):
+                    sid = uuid.uuid4().hex
+                    started[sid] = time.perf_counter()
+                    grader.accept(sid, f"queue{i:03d}", module.id, module.version, answers, letter)
+                while not set(started) <= set(finished):
+                    await asyncio.sleep(0.02)
+                    assert time.perf_counter() - began < 600
+                return [finished[s] - started[s] for s in started], max(finished.values()) - began
+            finally:
+                grader.shutdown()
+
+        return asyncio.run(run())
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=60)
+        with make_celery(broker, queue).connection_for_write() as conn:
+            channel = conn.channel()
+            channel.queue_delete(queue)
+            channel.close()
+        for gen in (logs, books):
+            with contextlib.suppress(StopIteration):
+                next(gen)
+
+
+def queue_only(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-grading-"))
+    try:
+        grading = build(tmp)
+        module = module_of(args.module)
+        assignment = assignment_of(grading, args.module)
+        print(f"assignment {assignment}, {os.cpu_count()} cores, {args.at_once} at once")
+        began = time.perf_counter()
+        times, _note = through_grader(grading, assignment, module, args.prestart, args.at_once)
+        total = max(times)  # handed in together: the last grade
+        del began
+        print(
+            f"in-process Grader, 2 workers:   p50 {statistics.median(times):5.2f} s  "
+            f"p95 {p95(times):5.2f} s  {args.at_once / total:5.2f}/s",
+            flush=True,
+        )
+        for n in (1, 2):
+            times, total = through_queue(
+                grading, module, args.queue, n, args.prestart, args.at_once
+            )
+            print(
+                f"shared queue, {n} worker{'s' if n > 1 else ' '}:       "
+                f"p50 {statistics.median(times):5.2f} s  p95 {p95(times):5.2f} s  "
+                f"{args.at_once / total:5.2f}/s",
+                flush=True,
+            )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def line(label: str, times: list[float], cli_median: float) -> str:
     med = statistics.median(times)
     return (
@@ -286,7 +417,11 @@ def main() -> None:
     parser.add_argument("--at-once", type=int, default=10)
     parser.add_argument("--prestart", type=int, default=5, help="kernels per worker")
     parser.add_argument("--skip", action="append", default=[], help="before, grader")
+    parser.add_argument("--queue", default="", help="a broker: measure the shared queue")
     args = parser.parse_args()
+    if args.queue:
+        queue_only(args)
+        return
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     try:
