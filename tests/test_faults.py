@@ -14,11 +14,14 @@ import contextlib
 import json
 import re
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -754,8 +757,69 @@ def test_kill_the_hub(faulty: tuple[Platform, Hub]) -> None:
         for name, pids in running.items()
         if old[name] is not None and old[name].pid in pids  # type: ignore[union-attr]
     }
+    # HR logs in to records (its OAuth client secret is the restarted hub's)
+    try:
+        hr = platform.login("hanna")
+        hr_in = hr.get(RECORDS + "import").status_code == 200
+        hr.close()
+    except AssertionError:
+        hr_in = False
+    if "records" not in outlived:
+        assert hr_in, figures
     for name in outlived:
         reap(families[name])
     kill_orphans(platform)
     if outlived:
-        pytest.xfail(f"services outlived the killed hub: {outlived} ({figures})")
+        pytest.xfail(
+            f"services outlived the killed hub: {outlived}; HR can log in to records: "
+            f"{hr_in} ({figures})"
+        )
+
+
+LIFELINE = """
+import os, sys, time
+from tornado.ioloop import IOLoop
+from omsorgslyft.learn import lifeline
+import logging
+watched = lifeline.watch_hub(logging.getLogger("lifeline"))
+print("watching" if watched else "not watching", flush=True)
+IOLoop.current().start()
+"""
+PARENT = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1]])
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_service_goes_when_its_hub_goes(tmp_path: Path) -> None:
+    """omsorgslyft.learn.lifeline: a process whose parent is a JupyterHub stops once that
+    parent is killed; under any other parent it does not watch."""
+    hub_script = tmp_path / "jupyterhub"
+    other_script = tmp_path / "systemd-ish"
+    for script in (hub_script, other_script):
+        script.write_text(PARENT, encoding="utf-8")
+    outcome = {}
+    for script in (hub_script, other_script):
+        parent = subprocess.Popen(
+            [sys.executable, str(script), LIFELINE],
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+        )
+        assert parent.stdout is not None
+        child = psutil.Process(int(parent.stdout.readline()))
+        said = parent.stdout.readline().decode().strip()
+        parent.kill()
+        parent.wait()
+        try:
+            # it looks every 2 s: a watcher has stopped long before this
+            child.wait(timeout=15 if script is hub_script else 6)
+            outcome[script.name] = (said, "stopped")
+        except psutil.TimeoutExpired:
+            outcome[script.name] = (said, "running")
+            child.kill()
+    assert outcome == {
+        "jupyterhub": ("watching", "stopped"),
+        "systemd-ish": ("not watching", "running"),
+    }, outcome
