@@ -29,7 +29,8 @@ def hub_parent() -> int | None:
         cmdline = Path(f"/proc/{parent}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
-    names = [Path(arg.decode(errors="replace")).name for arg in cmdline[:2]]
+    # jupyterhub, python .../jupyterhub or python -m jupyterhub
+    names = [Path(arg.decode(errors="replace")).name for arg in cmdline[:3]]
     return parent if any(name.startswith("jupyterhub") for name in names) else None
 
 
