@@ -1,5 +1,6 @@
 """Grading on the shared queue: two real grading workers (processes) on one machine with
-PostgreSQL (the submission log and nbgrader's gradebook) and RabbitMQ serve learners.
+PostgreSQL (the submission log and nbgrader's gradebook) and RabbitMQ serve learners; the
+second works in a copy of the course folder of its own, as on another host.
 
 Each submission is graded and recorded once, also when its task is delivered twice and
 when the worker grading it is killed with SIGKILL mid-grade (the other worker grades it).
@@ -11,6 +12,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from databases import pg_database
 from platform_fixture import ROOT, make_project
@@ -92,6 +95,13 @@ def workers(
     started: list[Worker] = []
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # worker 2 as on another host: a copy of the built course folder of its own (it writes
+    # submitted/ and autograded/ there); worker 1 shares the service's
+    host2 = tmp_path / "host2" / "grading"
+    shutil.copytree(
+        project / "grading", host2, ignore=shutil.ignore_patterns("submitted", "autograded")
+    )
+    courses = {1: project / "grading", 2: host2}
     try:
         for n in (1, 2):
             log = tmp_path / f"worker{n}.log"
@@ -103,7 +113,7 @@ def workers(
                         "omsorgslyft.grading.worker",
                         f"--queue={BROKER}",
                         f"--queue-name={queue_name}",
-                        f"--course-dir={project / 'grading'}",
+                        f"--course-dir={courses[n]}",
                         f"--modules-dir={project / 'modules'}",
                         f"--db-url={log_url}",
                         f"--gradebook-url={gradebook_url}",
@@ -118,7 +128,7 @@ def workers(
             started.append(Worker(n, process, log))
         deadline = time.monotonic() + 120
         for w in started:
-            while "ready" not in w.text():
+            while not re.search(r"@localhost ready\.", w.text()):
                 assert w.process.poll() is None, w.text()
                 assert time.monotonic() < deadline, w.text()
                 time.sleep(0.3)
@@ -278,9 +288,13 @@ def test_a_worker_killed_mid_grade_leaves_the_grade_to_the_other(
         wait_until(lambda: grading() is not None, 60, "no worker took k-1")
         victim = grading()
         assert victim is not None
+        kernels = psutil.Process(victim.process.pid).children(recursive=True)
+        assert kernels, "the worker grades in kernels it started"
         os.kill(victim.process.pid, signal.SIGKILL)
         victim.process.wait(timeout=10)
-        assert log.get("k-1").status == RECEIVED, "killed before it recorded the grade"  # type: ignore[union-attr]
+        assert victim.graded() == [], "killed before it recorded the grade"
+        _gone, alive = psutil.wait_procs(kernels, timeout=10)
+        assert alive == [], "the killed worker's kernels die with it"
         other = next(w for w in workers if w is not victim)
 
         def finished() -> bool:
@@ -356,3 +370,22 @@ def test_a_grade_is_recorded_once_and_a_learner_graded_by_one_worker_at_a_time(
     other.join(timeout=10)
     assert entered == ["bertil", "anna"]
     log.engine.dispose()
+
+
+def test_workers_starting_at_once_on_a_new_database_create_the_log_once(log_url: str) -> None:
+    barrier = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            SubmissionLog(log_url).engine.dispose()
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert failures == []

@@ -23,7 +23,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection
 
 from omsorgslyft.db import make_engine
 
@@ -77,20 +77,28 @@ def _row(row: Any) -> Submission:
     )
 
 
-def _add_missing_columns(engine: Engine) -> None:
+def _add_missing_columns(conn: Connection) -> None:
     """A log written before pools had no ``variant`` column: add it (its module's name)."""
-    columns = {c["name"] for c in inspect(engine).get_columns("submission")}
+    columns = {c["name"] for c in inspect(conn).get_columns("submission")}
     if "variant" not in columns:
-        with engine.begin() as conn:
-            conn.execute(text("ALTER TABLE submission ADD COLUMN variant VARCHAR(120)"))
-            conn.execute(text("UPDATE submission SET variant = module"))
+        conn.execute(text("ALTER TABLE submission ADD COLUMN variant VARCHAR(120)"))
+        conn.execute(text("UPDATE submission SET variant = module"))
 
 
 class SubmissionLog:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)
-        _add_missing_columns(self.engine)
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # the service and queue workers may start at once on a new database: one
+                # creates the table, the others wait and find it (PostgreSQL's DDL is
+                # transactional)
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                    {"k": "omsorgslyft-grading:schema"},
+                )
+            metadata.create_all(conn)
+            _add_missing_columns(conn)
 
     def receive(
         self,
