@@ -4,7 +4,11 @@ nbgrader and the module models are loaded once when a worker starts, never per
 submission. A submission is written to the log and to nbgrader's ``submitted/`` layout
 (fsynced) before it is acknowledged; anything acknowledged but not yet graded is graded
 again after a restart. Submissions of one learner are graded one after another; different
-learners' in parallel, one per worker process.
+learners' in parallel, one per worker process. A worker process ends when the service
+does, also when the service is killed with SIGKILL (:func:`die_with_parent`).
+
+With a shared queue (:mod:`omsorgslyft.grading.taskqueue`) the service only accepts, and
+:class:`GradingCore` runs in grading workers on any host instead.
 """
 
 from __future__ import annotations
@@ -197,7 +201,6 @@ class GradingCore:
                 sub = self.log.get(sid)
                 if sub is None or sub.status != RECEIVED:
                     return False
-            if exclusive:
                 log.info("grading %s", sid)
             try:
                 result = self.grade(sub)
