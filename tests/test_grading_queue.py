@@ -305,6 +305,7 @@ def test_a_worker_killed_mid_grade_leaves_the_grade_to_the_other(
         loop.run_until_complete(asyncio.sleep(0))
     finally:
         grader.shutdown()
+        loop.run_until_complete(asyncio.sleep(0.05))  # the watcher's cancellation runs
         loop.close()
     sub = log.get("k-1")
     assert sub is not None and sub.status == DONE and sub.result is not None
