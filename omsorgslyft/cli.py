@@ -55,7 +55,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     paths = [Path(p).resolve() for p in args.paths] or [root / "modules"]
     grading = Path(args.grading).resolve() if args.grading else root / "grading"
     try:
-        built = build_modules(paths, root, grading, progress=lambda msg: print(msg, flush=True))
+        built = build_modules(
+            paths,
+            root,
+            grading,
+            progress=lambda msg: print(msg, flush=True),
+            gradebook_url=args.gradebook_url or "",
+        )
     except ModuleError as exc:
         for d in exc.diagnostics:
             print(d)
@@ -126,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build", help="bygg moduler till nbgrader-uppgifter i grading/")
     build.add_argument("paths", nargs="*", help="moduler eller mappar (standard: modules/)")
     build.add_argument("--grading", help="nbgrader-kursens mapp (standard: grading/)")
+    build.add_argument(
+        "--gradebook-url",
+        help="nbgraders betygsbok, om den inte är grading/gradebook.db (till exempel "
+        "PostgreSQL: samma som HubSettings.gradebook_url)",
+    )
     build.set_defaults(func=cmd_build)
 
     preview = sub.add_parser("preview", help="förhandsgranska en modul i Voilà")

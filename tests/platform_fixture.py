@@ -110,7 +110,12 @@ c.JupyterHub.load_roles.append({{"name": "testadmin", "services": ["testadmin"],
 """
 
 
-def make_project(tmp: Path, module_dirs: list[Path], courses: dict[str, str] | None = None) -> Path:
+def make_project(
+    tmp: Path,
+    module_dirs: list[Path],
+    courses: dict[str, str] | None = None,
+    gradebook_url: str = "",
+) -> Path:
     project = tmp / "project"
     for folder in module_dirs:
         shutil.copytree(folder, project / "modules" / folder.name)
@@ -122,7 +127,7 @@ def make_project(tmp: Path, module_dirs: list[Path], courses: dict[str, str] | N
         (project / "courses" / f"{name}.toml").write_text(text, encoding="utf-8")
     (project / "grading").mkdir()
     shutil.copy(ROOT / "grading" / "nbgrader_config.py", project / "grading" / "nbgrader_config.py")
-    build_modules([project / "modules"], project, project / "grading")
+    build_modules([project / "modules"], project, project / "grading", gradebook_url=gradebook_url)
     return project
 
 
@@ -135,8 +140,11 @@ def start_platform(
     roster: Path | None = None,
     learn_shards: int = 1,
     settings: str = "",
+    gradebook_url: str = "",
 ) -> Iterator[Platform]:
-    """``settings``: more ``HubSettings`` arguments, as Python source (``"store_url=..."``)."""
+    """``settings``: more ``HubSettings`` arguments, as Python source (``"store_url=..."``);
+    ``gradebook_url``: nbgrader's gradebook elsewhere than the course's SQLite file (the
+    modules are built into it, and the services use it)."""
     # as root the services run as their own users (omsorgslyft.hub.isolation), who cannot
     # pass pytest's private temporary folder: the project and its data live in a folder
     # of their own that others may pass through (but not list)
@@ -153,6 +161,7 @@ def start_platform(
             roster,
             learn_shards,
             settings,
+            gradebook_url,
         )
     finally:
         shutil.rmtree(Layout(home / "var", home / "project").run_dir, ignore_errors=True)
@@ -169,8 +178,11 @@ def _start_platform(
     roster: Path | None,
     learn_shards: int = 1,
     settings: str = "",
+    gradebook_url: str = "",
 ) -> Iterator[Platform]:
-    project = make_project(home, module_dirs, courses)
+    project = make_project(home, module_dirs, courses, gradebook_url)
+    if gradebook_url:
+        settings = ", ".join(filter(None, [f"gradebook_url={gradebook_url!r}", settings]))
     data = home / "var"
     (data / "records").mkdir(parents=True)
     if roster is not None:

@@ -74,6 +74,24 @@ def test_build_writes_the_page_and_each_variant(
     assert "rättas som exempelmodul-v1-a" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_build_records_the_assignments_in_a_postgresql_gradebook(tmp_path: Path) -> None:
+    from databases import pg_database
+    from nbgrader.api import Gradebook
+
+    from omsorgslyft.grading.course import _ensure_alembic_on_path
+
+    root = _project(tmp_path, broken=False)
+    for url in pg_database():
+        _ensure_alembic_on_path()
+        assert main(["--root", str(root), "build", "--gradebook-url", url]) == 0
+        # where autograding looks each assignment up; not in the course's SQLite file
+        with Gradebook(url, course_id="omsorgslyft") as gb:
+            assert [a.name for a in gb.assignments] == ["exempelmodul-v1-a"]
+            assert gb.find_assignment("exempelmodul-v1-a").notebooks
+        assert not (root / "grading" / "gradebook.db").exists()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -750,36 +750,30 @@ def test_kill_the_hub(faulty: tuple[Platform, Hub]) -> None:
     # learn went with its hub, and the restarted hub's learn serves alone
     assert len(learn_pids) == 1 and learn_pids[0] != old["learn"].pid, figures  # type: ignore[union-attr]
 
-    # grading and records outlive their hub (they have no such watch): the restarted
-    # hub's own cannot listen and are restarted over and over while the old ones serve
+    # grading and records went with their hub too (omsorgslyft.lifeline): the restarted
+    # hub's own serve, and HR logs in to records (its OAuth client secret is the new hub's)
     outlived = {
         name: pids
         for name, pids in running.items()
         if old[name] is not None and old[name].pid in pids  # type: ignore[union-attr]
     }
-    # HR logs in to records (its OAuth client secret is the restarted hub's)
     try:
         hr = platform.login("hanna")
         hr_in = hr.get(RECORDS + "import").status_code == 200
         hr.close()
     except AssertionError:
         hr_in = False
-    if "records" not in outlived:
-        assert hr_in, figures
     for name in outlived:
         reap(families[name])
     kill_orphans(platform)
-    if outlived:
-        pytest.xfail(
-            f"services outlived the killed hub: {outlived}; HR can log in to records: "
-            f"{hr_in} ({figures})"
-        )
+    assert not outlived, f"services outlived the killed hub: {outlived} ({figures})"
+    assert hr_in, figures
 
 
 LIFELINE = """
 import os, sys, time
 from tornado.ioloop import IOLoop
-from omsorgslyft.learn import lifeline
+from omsorgslyft import lifeline
 import logging
 watched = lifeline.watch_hub(logging.getLogger("lifeline"))
 print("watching" if watched else "not watching", flush=True)
@@ -794,7 +788,7 @@ time.sleep(600)
 
 
 def test_a_service_goes_when_its_hub_goes(tmp_path: Path) -> None:
-    """omsorgslyft.learn.lifeline: a process whose parent is a JupyterHub stops once that
+    """omsorgslyft.lifeline: a process whose parent is a JupyterHub stops once that
     parent is killed; under any other parent it does not watch."""
     hub_script = tmp_path / "jupyterhub"
     other_script = tmp_path / "systemd-ish"

@@ -12,6 +12,8 @@ migrations leave an index they do not know alone.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import create_engine, inspect
 
 HAND_GRADED = "ix_omsorgslyft_grade_hand_graded"
@@ -21,7 +23,9 @@ HAND_GRADED_WHERE = "manual_score IS NOT NULL OR extra_credit IS NOT NULL"
 
 def ensure_gradebook_indexes(db_url: str) -> bool:
     """Make the partial index on ``grade`` if the gradebook has that table; True if it was
-    made now."""
+    made now. A SQLite gradebook that does not exist yet is left alone (not created)."""
+    if db_url.startswith("sqlite:///") and not Path(db_url.removeprefix("sqlite:///")).is_file():
+        return False
     engine = create_engine(db_url)
     try:
         if "grade" not in inspect(engine).get_table_names():

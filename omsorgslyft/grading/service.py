@@ -27,7 +27,9 @@ from jupyterhub.utils import url_path_join
 from tornado import web
 from tornado.httpserver import HTTPServer
 
+from omsorgslyft import lifeline
 from omsorgslyft.grading.grader import Grader, Rejected
+from omsorgslyft.grading.indexes import HAND_GRADED, ensure_gradebook_indexes
 from omsorgslyft.grading.review import learner_view
 from omsorgslyft.grading.submissions import RECEIVED, Submission
 
@@ -183,6 +185,10 @@ async def serve(args: argparse.Namespace) -> None:
         )
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/grading/")
     app = make_app(grader, prefix, HubAuth())
+    # the records service's read of hand-graded scores goes through this index
+    gradebook = args.gradebook_url or f"sqlite:///{course_dir / 'gradebook.db'}"
+    if ensure_gradebook_indexes(gradebook):
+        logging.info("made the index %s on the gradebook", HAND_GRADED)
     await grader.start()
     url = os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{args.port}")
     port = int(url.rsplit(":", 1)[1].split("/")[0])
@@ -191,6 +197,7 @@ async def serve(args: argparse.Namespace) -> None:
     logging.info(
         "grading service on 127.0.0.1:%s%s with %d modules", port, prefix, len(grader.modules)
     )
+    lifeline.watch_hub(logging.getLogger("omsorgslyft.grading"))  # a killed hub takes us along
     # JupyterHub stops a service with SIGTERM: take the worker processes down with us
     # (anything acknowledged but not graded is in the log and is graded at the next start)
     stop = asyncio.Event()

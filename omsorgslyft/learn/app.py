@@ -44,8 +44,9 @@ from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 from voila.tornado.treehandler import TornadoVoilaTreeHandler
 
+from omsorgslyft import lifeline
 from omsorgslyft.learn import handlers as h
-from omsorgslyft.learn import lifeline, page_api, static
+from omsorgslyft.learn import page_api, static
 from omsorgslyft.learn.catalog import Catalog
 from omsorgslyft.learn.grading_client import GradingClient, ServiceClient
 from omsorgslyft.learn.kernels import (

@@ -32,6 +32,7 @@ from jupyterhub.utils import url_path_join
 from tornado import web
 from tornado.httpserver import HTTPServer
 
+from omsorgslyft import lifeline
 from omsorgslyft.records import gdpr
 from omsorgslyft.records.api import (
     CoverageApiHandler,
@@ -164,6 +165,7 @@ async def serve(args: argparse.Namespace) -> None:
     # the roster upload alone raises its own limit, once the sender is known to be HR
     HTTPServer(app, max_body_size=MAX_BODY).listen(port, "127.0.0.1")
     log.info("records service on 127.0.0.1:%s%s", port, prefix)
+    lifeline.watch_hub(log)  # a killed hub takes us along: its restart starts us again
     while True:
         await records.sync()
         done = gdpr.apply_retention(config, records.store, records.today(), by="gallring")

@@ -1,4 +1,4 @@
-"""A learn service the hub started goes when that hub goes.
+"""A service the hub started goes when that hub goes (learn, grading, records).
 
 JupyterHub starts its managed services in sessions of their own, so a hub killed with
 SIGKILL (or one that crashed) leaves them running. The hub started again with the same
