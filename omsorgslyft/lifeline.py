@@ -7,6 +7,9 @@ old process would keep the port and fail every login ("Client secret mismatch"),
 new one could not listen. So a service whose parent is a JupyterHub watches it and stops
 (as at the hub's SIGTERM: kernels shut down) when it has gone; the restarted hub's new
 service then takes the port.
+
+Kernels (a page's, a grading worker's) go with the process that started them at once:
+:func:`die_with_parent`, called first thing in the kernel.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
 
 from tornado.ioloop import PeriodicCallback
@@ -49,3 +53,23 @@ def watch_hub(log: logging.Logger) -> PeriodicCallback | None:
     watcher = PeriodicCallback(check, EVERY_SECONDS * 1000)
     watcher.start()
     return watcher
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """SIGKILL this process when the thread that started it exits (Linux; elsewhere
+    ipykernel's own parent poller stops the kernel within a second or so)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    parent = os.environ.get("JPY_PARENT_PID", "")
+    if parent.isdigit() and os.getppid() != int(parent):
+        os._exit(1)  # the parent died before the signal was asked for

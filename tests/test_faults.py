@@ -41,6 +41,7 @@ from faults import (
     survivors,
     wait_back,
 )
+from kernel_socket import kernel_message, page_config
 from platform_fixture import ROOT, Platform
 
 from omsorgslyft.authoring import load_module
@@ -74,23 +75,8 @@ def answers(platform: Platform) -> AnswerStore:
 
 
 def _msg(learner: str, msg_type: str, content: dict[str, Any], metadata: Any = None) -> Any:
-    header = {
-        "msg_id": uuid.uuid4().hex,
-        "msg_type": msg_type,
-        "username": learner,
-        "session": f"faults-{learner}",
-        "version": "5.3",
-        "date": "",
-    }
-    return header["msg_id"], json.dumps(
-        {
-            "header": header,
-            "parent_header": {},
-            "metadata": metadata or {},
-            "content": content,
-            "channel": "shell",
-            "buffers": [],
-        }
+    return kernel_message(
+        msg_type, content, metadata, username=learner, session=f"faults-{learner}"
     )
 
 
@@ -98,11 +84,9 @@ def open_page(client: httpx.Client) -> str:
     """Open the module page as the browser does; its kernel's id."""
     page = client.get("/services/learn/modul/exempelmodul")
     assert page.status_code == 200, page.text[:300]
-    found = re.search(
-        r'id="jupyter-config-data" type="application/json">(.*?)</script>', page.text, re.S
-    )
-    assert found
-    return str(json.loads(found.group(1))["kernelId"])
+    config = page_config(page.text)
+    assert config is not None
+    return str(config["kernelId"])
 
 
 def channels(platform: Platform, client: httpx.Client, kernel_id: str) -> tuple[str, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import re
 import signal
@@ -24,6 +23,7 @@ import pytest
 import websockets
 from databases import pg_database
 from faults import Hub, platform_with_hub, poll
+from kernel_socket import page_config
 from platform_fixture import ROOT, Platform
 from test_safe_page import Page, _graded_card, _refs
 
@@ -57,11 +57,9 @@ def _page(client: httpx.Client) -> tuple[str, str]:
     URL and its kernel's id."""
     page = client.get("/services/learn/modul/exempelmodul")
     assert page.status_code == 200, page.text[:300]
-    found = re.search(
-        r'id="jupyter-config-data" type="application/json">(.*?)</script>', page.text, re.S
-    )
-    assert found
-    return str(page.url), str(json.loads(found.group(1))["kernelId"])
+    config = page_config(page.text)
+    assert config is not None
+    return str(page.url), str(config["kernelId"])
 
 
 def _shard_process(platform: Platform, shard: int) -> psutil.Process:

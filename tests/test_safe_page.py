@@ -12,13 +12,13 @@ import asyncio
 import json
 import re
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import websockets
+from kernel_socket import kernel_message, page_config, state_request, states_in
 from platform_fixture import ROOT, Platform
 
 from omsorgslyft.authoring import load_module
@@ -33,32 +33,13 @@ LEARNER = "cecilia"
 def _kernel_id(client: httpx.Client) -> str:
     page = client.get("/services/learn/modul/exempelmodul")
     assert page.status_code == 200, page.text[:300]
-    found = re.search(
-        r'id="jupyter-config-data" type="application/json">(.*?)</script>', page.text, re.S
-    )
-    assert found
-    return str(json.loads(found.group(1))["kernelId"])
+    config = page_config(page.text)
+    assert config is not None
+    return str(config["kernelId"])
 
 
 def _msg(msg_type: str, content: dict[str, Any], metadata: dict[str, Any] | None = None) -> str:
-    header = {
-        "msg_id": uuid.uuid4().hex,
-        "msg_type": msg_type,
-        "username": LEARNER,
-        "session": "angripare",
-        "version": "5.3",
-        "date": "",
-    }
-    return json.dumps(
-        {
-            "header": header,
-            "parent_header": {},
-            "metadata": metadata or {},
-            "content": content,
-            "channel": "shell",
-            "buffers": [],
-        }
-    )
+    return kernel_message(msg_type, content, metadata, username=LEARNER, session="angripare")[1]
 
 
 def _saved(platform: Platform) -> dict[str, dict[str, object]]:
@@ -91,17 +72,12 @@ class Page:
 
     async def states(self) -> dict[str, dict[str, Any]]:
         """Every widget's state, asked for as the page's widget manager does."""
-        control = uuid.uuid4().hex
-        await self.send(
-            "comm_open",
-            {"comm_id": control, "target_name": "jupyter.widget.control", "data": {}},
-            {"version": "1.0.0"},  # ipywidgets' control protocol
-        )
-        await self.send("comm_msg", {"comm_id": control, "data": {"method": "request_states"}})
+        for text in state_request(LEARNER, "angripare"):
+            await self.ws.send(text)
         for msg in await self.listen():
-            data = msg["content"].get("data") or {}
-            if msg["msg_type"] == "comm_msg" and data.get("method") == "update_states":
-                return dict(data["states"])
+            states = states_in(msg)
+            if states is not None:
+                return states
         raise AssertionError(f"no widget states in {[m['msg_type'] for m in self.seen]}")
 
     async def comm(self, comm_id: str, data: dict[str, Any]) -> list[dict[str, Any]]:

@@ -276,7 +276,46 @@ def _worker_grade(sid: str) -> None:
     _WORKER.grade_and_record(sid)
 
 
-class Grader:
+class Scheduling:
+    """What the grading service uses of a grader: accept a submission durably, then hand
+    it to whatever grades (:class:`Grader`'s worker processes, or the shared queue's
+    workers, :class:`omsorgslyft.grading.taskqueue.QueueGrader`)."""
+
+    core: GradingCore
+    listeners: list[Callable[[Submission], None]]
+
+    @property
+    def log(self) -> SubmissionLog:
+        return self.core.log
+
+    @property
+    def modules(self) -> dict[str, Module]:
+        return self.core.modules
+
+    def accept(
+        self,
+        sid: str,
+        learner: str,
+        module_id: str,
+        version: int,
+        answers: Any,
+        variant: str = "",
+    ) -> tuple[Submission, bool]:
+        sub, new = self.core.accept(sid, learner, module_id, version, answers, variant)
+        if new:
+            self.schedule(sub)
+        else:
+            self.seen_again(sub)
+        return sub, new
+
+    def schedule(self, sub: Submission) -> None:
+        raise NotImplementedError
+
+    def seen_again(self, sub: Submission) -> None:
+        """A submission sent again (the same id): by default nothing to do."""
+
+
+class Grader(Scheduling):
     """Schedules accepted submissions on a pool of worker processes.
 
     ``prestart``: kernels each worker keeps started for the next submissions (single-use:
@@ -312,14 +351,6 @@ class Grader:
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    @property
-    def log(self) -> SubmissionLog:
-        return self.core.log
-
-    @property
-    def modules(self) -> dict[str, Module]:
-        return self.core.modules
-
     async def start(self) -> None:
         """Start every worker (imports happen now), then regrade what was left pending."""
         loop = asyncio.get_running_loop()
@@ -328,20 +359,6 @@ class Grader:
         )
         for sub in self.log.pending():
             self.schedule(sub)
-
-    def accept(
-        self,
-        sid: str,
-        learner: str,
-        module_id: str,
-        version: int,
-        answers: Any,
-        variant: str = "",
-    ) -> tuple[Submission, bool]:
-        sub, new = self.core.accept(sid, learner, module_id, version, answers, variant)
-        if new:
-            self.schedule(sub)
-        return sub, new
 
     def schedule(self, sub: Submission) -> None:
         task = asyncio.ensure_future(self._grade(sub))

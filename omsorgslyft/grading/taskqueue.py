@@ -28,13 +28,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from celery import Celery
 
-from omsorgslyft.grading.grader import GradingCore
+from omsorgslyft.grading.grader import GradingCore, Scheduling
 from omsorgslyft.grading.submissions import RECEIVED, Submission, SubmissionLog
-from omsorgslyft.model import Module
 
 log = logging.getLogger("omsorgslyft.grading")
 
@@ -79,7 +77,7 @@ def requires_postgresql(db_url: str) -> None:
         )
 
 
-class QueueGrader:
+class QueueGrader(Scheduling):
     """The grading service's side of the queue: accept, publish, and watch the log.
 
     The same interface as :class:`~omsorgslyft.grading.grader.Grader` (``accept``,
@@ -107,35 +105,15 @@ class QueueGrader:
         self._sender = ThreadPoolExecutor(1, thread_name_prefix="grading-queue")
         self._watcher: asyncio.Task[None] | None = None
 
-    @property
-    def log(self) -> SubmissionLog:
-        return self.core.log
-
-    @property
-    def modules(self) -> dict[str, Module]:
-        return self.core.modules
-
     async def start(self) -> None:
         """Publish what was left ``mottagen`` (a second task for one is harmless), and watch."""
         for sub in self.log.pending():
             self.schedule(sub)
         self._watcher = asyncio.ensure_future(self._watch())
 
-    def accept(
-        self,
-        sid: str,
-        learner: str,
-        module_id: str,
-        version: int,
-        answers: Any,
-        variant: str = "",
-    ) -> tuple[Submission, bool]:
-        sub, new = self.core.accept(sid, learner, module_id, version, answers, variant)
-        if new:
-            self.schedule(sub)
-        elif sub.status == RECEIVED:
+    def seen_again(self, sub: Submission) -> None:
+        if sub.status == RECEIVED:
             self._waiting.add(sub.id)  # someone may wait for it here too
-        return sub, new
 
     def schedule(self, sub: Submission) -> None:
         self._waiting.add(sub.id)

@@ -58,6 +58,7 @@ from omsorgslyft.learn.kernels import (
     check_socket_room,
     learner_kernel_manager,
 )
+from omsorgslyft.learn.kernelspec import PageKernelSpecs
 from omsorgslyft.learn.preheat import KernelPool, make_renderer
 from omsorgslyft.learn.security import BASE_POLICY
 from omsorgslyft.learn.store import AnswerStore
@@ -247,6 +248,8 @@ class LearnApp(Voila):  # type: ignore[misc]
             "@jupyter-notebook/lab-extension",
             "@voila-dashboards/jupyterlab-preview",
         ]
+        # every page's kernel is the lean page kernel (no debugger, no history)
+        self.config.VoilaConfiguration.kernel_spec_manager_class = PageKernelSpecs
         self.config.HTMLExporter.language_code = "sv"
         self.config.VoilaExporter.language_code = "sv"
         super().initialize(argv)

@@ -37,7 +37,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +50,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from databases import pg_database  # noqa: E402
+from kernel_socket import kernel_message, page_config, state_request, states_in  # noqa: E402
 from platform_fixture import Platform, start_platform  # noqa: E402
 
 RESULT = "Resultat:"
@@ -91,24 +91,7 @@ def platform_rss_gb(platform: Platform) -> float:
 
 
 def msg(msg_type: str, content: dict[str, Any], metadata: dict[str, Any] | None = None) -> str:
-    header = {
-        "msg_id": uuid.uuid4().hex,
-        "msg_type": msg_type,
-        "username": "",
-        "session": "",
-        "version": "5.3",
-        "date": "",
-    }
-    return json.dumps(
-        {
-            "header": header,
-            "parent_header": {},
-            "metadata": metadata or {},
-            "content": content,
-            "channel": "shell",
-            "buffers": [],
-        }
-    )
+    return kernel_message(msg_type, content, metadata)[1]
 
 
 @dataclass
@@ -133,12 +116,10 @@ class Learner:
         page = self.client.get(f"/services/learn/modul/{module}")
         self.status = page.status_code
         self.open_s = time.perf_counter() - started
-        found = re.search(
-            r'id="jupyter-config-data" type="application/json">(.*?)</script>', page.text, re.S
-        )
-        if page.status_code != 200 or not found:
+        config = page_config(page.text)
+        if page.status_code != 200 or config is None:
             raise RuntimeError(f"{name}: page {page.status_code}")
-        self.kernel_id = json.loads(found.group(1))["kernelId"]
+        self.kernel_id = config["kernelId"]
         base = str(page.url).split("/voila/", 1)[0]  # /services/learn/ or /services/learn-1/
         self.socket_url = base.replace("http", "ws", 1) + f"/api/kernels/{self.kernel_id}/channels"
         self.shard = 1 if "/services/learn-" in base else 0
@@ -151,24 +132,17 @@ class Learner:
             self.ws = await websockets.connect(
                 self.socket_url, additional_headers={"Cookie": self.cookies}, max_size=2**24
             )
-            control = uuid.uuid4().hex
-            await self.ws.send(
-                msg(
-                    "comm_open",
-                    {"comm_id": control, "target_name": "jupyter.widget.control", "data": {}},
-                    {"version": "1.0.0"},
-                )
-            )
-            await self.ws.send(
-                msg("comm_msg", {"comm_id": control, "data": {"method": "request_states"}})
-            )
+            for text in state_request():
+                await self.ws.send(text)
             states = None
             while states is None:
-                reply = json.loads(await asyncio.wait_for(self.ws.recv(), 120))
-                data = reply.get("content", {}).get("data", {})
-                if reply["msg_type"] == "comm_msg" and data.get("method") == "update_states":
-                    states = data["states"]
-        self.radios = [k for k, v in states.items() if v["model_name"] == "RadioButtonsModel"]
+                states = states_in(json.loads(await asyncio.wait_for(self.ws.recv(), 120)))
+        # a handed-in attempt's questions stay disabled on the page
+        self.radios = [
+            k
+            for k, v in states.items()
+            if v["model_name"] == "RadioButtonsModel" and not v["state"].get("disabled", False)
+        ]
         self.options = {k: len(states[k]["state"]["_options_labels"]) for k in self.radios}
         self.index = {k: states[k]["state"].get("index") or 0 for k in self.radios}
         self.save_status = next(
@@ -266,23 +240,12 @@ class Learner:
 
     async def _radios(self) -> dict[str, bool]:
         """Every radio group's model id, and whether it is enabled now."""
-        control = uuid.uuid4().hex
-        await self.ws.send(
-            msg(
-                "comm_open",
-                {"comm_id": control, "target_name": "jupyter.widget.control", "data": {}},
-                {"version": "1.0.0"},
-            )
-        )
-        await self.ws.send(
-            msg("comm_msg", {"comm_id": control, "data": {"method": "request_states"}})
-        )
+        for text in state_request():
+            await self.ws.send(text)
 
         def states(reply: dict[str, Any], content: dict[str, Any], text: str) -> str:
-            data = content.get("data", {})
-            if reply["msg_type"] == "comm_msg" and data.get("method") == "update_states":
-                return json.dumps(data["states"])
-            return ""
+            found = states_in(reply)
+            return json.dumps(found) if found is not None else ""
 
         found = json.loads(await self._until(states, 60))
         return {
