@@ -17,6 +17,7 @@ from omsorgslyft.hub.settings import (
     STATS_SCOPE,
     SUBMIT_SCOPE,
     EntraSettings,
+    ExternalService,
     HubSettings,
     LdapSettings,
     apply,
@@ -283,3 +284,42 @@ def test_the_roster_gate_closes_leavers_and_gives_roles(tmp_path: Path) -> None:
         closed(None, None, {"name": "okand.person@example.se"})
     assert exc.value.status_code == 403 and "personallistan" in str(exc.value.log_message)
     store.dispose()
+
+
+# learn shards as external services (Kubernetes: each shard its own Deployment)
+
+TOKEN = "0123456789abcdef0123456789abcdef"
+
+
+def external(*names: str) -> tuple[ExternalService, ...]:
+    return tuple(
+        ExternalService(n, f"http://{n}.omsorgslyft.svc:8101", f"{TOKEN}-{n}") for n in names
+    )
+
+
+def test_learn_shards_combine_with_external_services() -> None:
+    c = configured(
+        learn_shards=3, external_services=external("learn", "learn-1", "learn-2", "grading")
+    )
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    for name in ("learn", "learn-1", "learn-2"):
+        spec = services[name]
+        assert spec["url"] == f"http://{name}.omsorgslyft.svc:8101"
+        assert spec["api_token"] == f"{TOKEN}-{name}"
+        assert "command" not in spec and "environment" not in spec
+        assert spec["display"] is (name == "learn")  # the hub's home lists shard 0 only
+    assert "command" in services["records"]  # not external: the hub starts it
+    # every shard holds the learn service's role, and people may access each
+    assert roles(c)["learn-service"]["services"] == ["learn", "learn-1", "learn-2"]
+
+
+def test_the_learn_shards_are_all_external_or_none() -> None:
+    with pytest.raises(ValueError, match="learn-1, learn-2 is not external"):
+        configured(learn_shards=3, external_services=external("learn"))
+    with pytest.raises(ValueError, match="learn is not external"):
+        configured(learn_shards=2, external_services=external("learn-1"))
+    # a shard the settings do not have is named with the shards they do have
+    with pytest.raises(
+        ValueError, match=r"no such service: learn-2 .*learn_shards=2: learn, learn-1"
+    ):
+        configured(learn_shards=2, external_services=external("learn", "learn-1", "learn-2"))

@@ -156,6 +156,15 @@ def make_app(grader: AnyGrader, prefix: str, hub_auth: HubAuth) -> web.Applicati
     )
 
 
+def listen(server: HTTPServer, args: argparse.Namespace) -> int:
+    """Listen on ``--ip`` at the port of the hub's URL for us (a service it starts), or at
+    ``--port``; returns the port."""
+    url = os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://{args.ip}:{args.port}")
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    server.listen(port, args.ip)
+    return port
+
+
 async def serve(args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=logging.INFO, format="[grading %(levelname)s %(asctime)s] %(message)s"
@@ -190,12 +199,10 @@ async def serve(args: argparse.Namespace) -> None:
     if ensure_gradebook_indexes(gradebook):
         logging.info("made the index %s on the gradebook", HAND_GRADED)
     await grader.start()
-    url = os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{args.port}")
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
     server = HTTPServer(app, max_body_size=MAX_BODY * 2)
-    server.listen(port, "127.0.0.1")
+    port = listen(server, args)
     logging.info(
-        "grading service on 127.0.0.1:%s%s with %d modules", port, prefix, len(grader.modules)
+        "grading service on %s:%s%s with %d modules", args.ip, port, prefix, len(grader.modules)
     )
     lifeline.watch_hub(logging.getLogger("omsorgslyft.grading"))  # a killed hub takes us along
     # JupyterHub stops a service with SIGTERM: take the worker processes down with us
@@ -210,13 +217,19 @@ async def serve(args: argparse.Namespace) -> None:
     grader.shutdown()
 
 
-def main(argv: list[str] | None = None) -> None:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Omsorgslyft grading service")
     parser.add_argument("--course-dir", required=True)
     parser.add_argument("--modules-dir", required=True)
     parser.add_argument("--db-url", default="", help="the submission log (default: SQLite)")
     parser.add_argument(
         "--gradebook-url", default="", help="nbgrader's gradebook (default: SQLite in the course)"
+    )
+    parser.add_argument(
+        "--ip",
+        default="127.0.0.1",
+        help="the address to listen on (default: loopback, where the hub on the same machine "
+        "reaches it; 0.0.0.0 in a Kubernetes pod, docs/kubernetes.md)",
     )
     parser.add_argument("--port", type=int, default=8102)
     parser.add_argument("--workers", type=int, default=2, help="autograde worker processes")
@@ -234,7 +247,11 @@ def main(argv: list[str] | None = None) -> None:
         "needs --db-url on PostgreSQL (default: $OMSORGSLYFT_GRADING_QUEUE)",
     )
     parser.add_argument("--queue-name", default="omsorgslyft-grading")
-    asyncio.run(serve(parser.parse_args(argv)))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    asyncio.run(serve(arguments().parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -395,8 +395,19 @@ def _services(c: Config, s: HubSettings) -> None:
         service["timeout"] = s.service_start_timeout
     external = {e.name: e for e in s.external_services}
     unknown = set(external) - {service["name"] for service in services}
+    learn = set(service_names(shards))
     if unknown:
-        raise ValueError(f"no such service: {', '.join(sorted(unknown))}")
+        raise ValueError(
+            f"no such service: {', '.join(sorted(unknown))} (the learn services of "
+            f"learn_shards={shards}: {', '.join(service_names(shards))})"
+        )
+    if learn & set(external) and not learn <= set(external):
+        # one learn service in processes of both kinds: the hub would start a shard where
+        # there is no course (a Kubernetes hub pod) and route the others elsewhere
+        raise ValueError(
+            "the learn shards are all external or all started by the hub: "
+            f"{', '.join(sorted(learn - set(external)))} is not external"
+        )
     out: list[dict[str, Any]] = []
     for service in services:
         ext = external.get(str(service["name"]))

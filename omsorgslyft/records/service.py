@@ -1,6 +1,6 @@
 """The records service: HR pages, exports and a JSON API, each behind a custom hub scope.
 
-    python -m omsorgslyft.records.service --root . [--port 8103]
+    python -m omsorgslyft.records.service --root . [--ip 127.0.0.1] [--port 8103]
 
 Browser pages log in through the hub (OAuth); API clients send a hub token. HR pages,
 exports and the records API need ``custom:omsorgslyft:hr``; question statistics need
@@ -134,6 +134,15 @@ def make_app(
     )
 
 
+def listen(server: HTTPServer, args: argparse.Namespace) -> int:
+    """Listen on ``--ip`` at the port of the hub's URL for us (a service it starts), or at
+    ``--port``; returns the port."""
+    url = os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://{args.ip}:{args.port}")
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    server.listen(port, args.ip)
+    return port
+
+
 async def serve(args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=logging.INFO, format="[records %(levelname)s %(asctime)s] %(message)s"
@@ -160,11 +169,9 @@ async def serve(args: argparse.Namespace) -> None:
         reminder_config.from_args(args, os.environ, records.public_url), records
     )
     app = make_app(records, prefix, hub_auth, base_url + "hub/", base_url, reminders=reminders)
-    url = os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{args.port}")
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
     # the roster upload alone raises its own limit, once the sender is known to be HR
-    HTTPServer(app, max_body_size=MAX_BODY).listen(port, "127.0.0.1")
-    log.info("records service on 127.0.0.1:%s%s", port, prefix)
+    port = listen(HTTPServer(app, max_body_size=MAX_BODY), args)
+    log.info("records service on %s:%s%s", args.ip, port, prefix)
     lifeline.watch_hub(log)  # a killed hub takes us along: its restart starts us again
     while True:
         await records.sync()
@@ -176,13 +183,19 @@ async def serve(args: argparse.Namespace) -> None:
         await asyncio.sleep(args.sync_interval)
 
 
-def main(argv: list[str] | None = None) -> None:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Omsorgslyft records service")
     parser.add_argument("--root", required=True, help="the project folder")
     parser.add_argument("--db-url", default="")
     parser.add_argument("--submissions-url", default="")
     parser.add_argument("--gradebook-url", default="")
     parser.add_argument("--answers-url", default="")
+    parser.add_argument(
+        "--ip",
+        default="127.0.0.1",
+        help="the address to listen on (default: loopback, where the hub on the same machine "
+        "reaches it; 0.0.0.0 in a Kubernetes pod, docs/kubernetes.md)",
+    )
     parser.add_argument("--port", type=int, default=8103)
     parser.add_argument("--retention-months", type=int, default=24)
     parser.add_argument(
@@ -198,7 +211,11 @@ def main(argv: list[str] | None = None) -> None:
         "and the members of the groups utbildare and hr, which the hub is asked for)",
     )
     reminder_config.add_arguments(parser)
-    asyncio.run(serve(parser.parse_args(argv)))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    asyncio.run(serve(arguments().parse_args(argv)))
 
 
 if __name__ == "__main__":
