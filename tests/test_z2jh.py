@@ -11,6 +11,8 @@ service its own Deployment and Service, least privilege and a NetworkPolicy per 
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import re
 import shlex
@@ -41,11 +43,16 @@ IMAGES = ROOT / "deploy" / "images"
 DOCS = ROOT / "docs" / "kubernetes.md"
 
 SERVICES = {
-    # name: (module, port of its Kubernetes Service = the one-machine port)
+    # hub service: (module, port of its Kubernetes Service = the one-machine port); the
+    # learn shards learn, learn-1 (OMSORGSLYFT_LEARN_SHARDS = 2 in the values)
     "learn": ("omsorgslyft.learn.app", 8101),
+    "learn-1": ("omsorgslyft.learn.app", 8111),
     "grading": ("omsorgslyft.grading.service", 8102),
     "records": ("omsorgslyft.records.service", 8103),
 }
+LEARN = ("learn", "learn-1")
+#: the other workloads: no hub service, no hub token
+WORKERS = {"grading-worker": "Deployment", "rabbitmq": "StatefulSet"}
 COURSE_PVC = "omsorgslyft-course"
 RELEASE_PVC = "omsorgslyft-release"
 HUB_PEER = {"app.kubernetes.io/name": "jupyterhub", "app.kubernetes.io/component": "hub"}
@@ -66,10 +73,16 @@ def values() -> dict[str, Any]:
     return loaded
 
 
+@functools.cache
+def _parsed(path: Path, mtime: float) -> tuple[dict[str, Any], ...]:
+    return tuple(d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d)
+
+
 def manifests() -> list[dict[str, Any]]:
+    """Every document of deploy/k8s/*.yaml (a fresh copy each call: tests change theirs)."""
     docs: list[dict[str, Any]] = []
     for path in sorted(MANIFESTS.glob("*.yaml")):
-        docs += [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+        docs += copy.deepcopy(_parsed(path, path.stat().st_mtime))
     return docs
 
 
@@ -77,15 +90,26 @@ def of_kind(kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in manifests() if d["kind"] == kind}
 
 
+def workloads() -> dict[str, dict[str, Any]]:
+    """Every Deployment and StatefulSet by name."""
+    return of_kind("Deployment") | of_kind("StatefulSet")
+
+
 def pod_spec(name: str) -> dict[str, Any]:
-    spec: dict[str, Any] = of_kind("Deployment")[name]["spec"]["template"]["spec"]
+    spec: dict[str, Any] = workloads()[name]["spec"]["template"]["spec"]
     return spec
+
+
+def token_variable(service: str) -> str:
+    """The hub pod's variable with a service's API token: OMSORGSLYFT_LEARN_1_API_TOKEN."""
+    return f"OMSORGSLYFT_{service.upper().replace('-', '_')}_API_TOKEN"
 
 
 def env_entries() -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(where, name, entry) for every environment variable in the manifests and the values."""
-    for name in SERVICES:
-        for container in pod_spec(name)["containers"]:
+    for name in workloads():
+        spec = pod_spec(name)
+        for container in spec.get("initContainers", []) + spec["containers"]:
             for entry in container.get("env", []):
                 yield f"{name}/{container['name']}", entry["name"], entry
     v = values()
@@ -210,7 +234,7 @@ def test_extra_config_applies_the_settings_for_kubernetes(monkeypatch: pytest.Mo
     for name in SERVICES:
         spec = services[name]
         assert "command" not in spec and "environment" not in spec and "user" not in spec
-        assert spec["api_token"] == env[f"OMSORGSLYFT_{name.upper()}_API_TOKEN"]
+        assert spec["api_token"] == env[token_variable(name)]
         # JupyterHub's own Service class takes every field and calls it external
         svc = Service(name=name)
         traits = svc.traits(input=True)
@@ -256,12 +280,12 @@ def test_extra_config_demo_login_takes_its_passwords_from_the_secret(
 
 def test_every_store_url_is_from_a_secret_and_postgresql_in_the_docs() -> None:
     urls = [(where, name, entry) for where, name, entry in env_entries() if is_store_url(name)]
-    assert len(urls) >= 9  # hub 2, learn 1, grading 2, records 4, trainers 1
+    assert len(urls) >= 13  # hub 2, learn 1 a shard, grading 2, workers 2, records 4, trainers 1
     for where, name, entry in urls:
         ref = entry.get("valueFrom", {}).get("secretKeyRef")
         assert ref and ref["name"] == "omsorgslyft-db", f"{where}: {name} is not from the Secret"
-    # every store argument of a service is such a variable
-    for name in SERVICES:
+    # every store argument of a service or worker is such a variable
+    for name in [*SERVICES, "grading-worker"]:
         (main,) = [k for k in pod_spec(name)["containers"] if k["name"] == name]
         names = {e["name"] for e in main["env"]}
         for arg in main["args"]:
@@ -334,18 +358,20 @@ def claims(name: str) -> dict[str, str]:
 
 def test_course_volume_only_where_it_is_needed() -> None:
     assert set(of_kind("PersistentVolumeClaim")) == {COURSE_PVC, RELEASE_PVC}
-    # learn: the released notebooks, read-only, and nothing of the course (answer keys)
-    assert claims("learn") == {"/srv/omsorgslyft/grading/release": RELEASE_PVC}
-    spec = pod_spec("learn")
-    assert all(
-        v.get("persistentVolumeClaim", {}).get("claimName") != COURSE_PVC for v in spec["volumes"]
-    )
-    (mount,) = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "release"]
-    assert mount["readOnly"] is True
-    assert not any(
-        m["mountPath"] in ("/srv/omsorgslyft/grading", "/srv/omsorgslyft/modules")
-        for m in spec["containers"][0]["volumeMounts"]
-    )
+    # every learn shard: the released notebooks, read-only, and nothing of the course
+    for name in LEARN:
+        assert claims(name) == {"/srv/omsorgslyft/grading/release": RELEASE_PVC}
+        spec = pod_spec(name)
+        assert all(
+            v.get("persistentVolumeClaim", {}).get("claimName") != COURSE_PVC
+            for v in spec["volumes"]
+        )
+        (mount,) = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "release"]
+        assert mount["readOnly"] is True
+        assert not any(
+            m["mountPath"] in ("/srv/omsorgslyft/grading", "/srv/omsorgslyft/modules")
+            for m in spec["containers"][0]["volumeMounts"]
+        )
     # grading and records: the course (grading/ and modules/); records reads the modules only
     for name in ("grading", "records"):
         mounted = claims(name)
@@ -371,7 +397,9 @@ def test_course_volume_only_where_it_is_needed() -> None:
 
 def test_each_service_is_its_own_deployment_and_service() -> None:
     deployments, services = of_kind("Deployment"), of_kind("Service")
-    assert set(deployments) == set(SERVICES) == set(services)
+    assert set(deployments) == set(SERVICES) | {"grading-worker"}
+    assert set(services) == set(SERVICES) | {"rabbitmq"}
+    assert set(of_kind("StatefulSet")) == {"rabbitmq"}
     for name, (module, port) in SERVICES.items():
         deployment = deployments[name]
         assert deployment["spec"]["replicas"] == 1
@@ -387,6 +415,9 @@ def test_each_service_is_its_own_deployment_and_service() -> None:
         assert env["JUPYTERHUB_API_URL"]["value"] == "http://hub:8081/hub/api"
         token = env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"]
         assert token == {"name": "omsorgslyft-service-tokens", "key": name}
+        # and the hub registers the service with the same token
+        hub_token = values()["hub"]["extraEnv"][token_variable(name)]
+        assert hub_token["valueFrom"]["secretKeyRef"] == token
         # the hub's external service URL: this Service's port, whose target a container opens
         service = services[name]
         assert service["spec"]["selector"].items() <= labels.items()
@@ -397,35 +428,45 @@ def test_each_service_is_its_own_deployment_and_service() -> None:
 
 
 def test_services_run_with_least_privilege() -> None:
-    uids = set()
-    for name in SERVICES:
+    uids = {}
+    for name in [*SERVICES, *WORKERS]:
         spec = pod_spec(name)
         assert spec["automountServiceAccountToken"] is False
         assert not spec.get("hostNetwork") and not spec.get("hostPID")
         assert not any("hostPath" in v for v in spec["volumes"])
         pod = spec["securityContext"]
-        assert pod["runAsNonRoot"] is True and pod["runAsUser"] >= 10000
+        assert pod["runAsNonRoot"] is True and pod["runAsUser"] > 0
+        # ours from 10100 on; the broker runs as its image's rabbitmq user
+        assert pod["runAsUser"] >= 10000 or name == "rabbitmq"
         assert pod["seccompProfile"] == {"type": "RuntimeDefault"}
-        uids.add(pod["runAsUser"])
-        for container in spec["containers"]:
+        uids[name] = pod["runAsUser"]
+        for container in spec.get("initContainers", []) + spec["containers"]:
             sc = container["securityContext"]
             assert sc["allowPrivilegeEscalation"] is False
             assert sc["readOnlyRootFilesystem"] is True
             assert sc["capabilities"] == {"drop": ["ALL"]}
             assert not sc.get("privileged") and "runAsUser" not in sc
             assert container["resources"]["limits"]["memory"]
-    assert len(uids) == len(SERVICES)  # a uid of its own for each service
+            assert container["resources"]["requests"]["cpu"]
+    # a uid of its own for each service (the learn shards are one service) and the workers
+    by_kind: dict[str, set[int]] = {}
+    for name, uid in uids.items():
+        by_kind.setdefault("learn" if name in LEARN else name, set()).add(uid)
+    assert all(len(kind) == 1 for kind in by_kind.values()), by_kind
+    assert len(set.union(*by_kind.values())) == len(by_kind) == 5, by_kind
     # the course group: grading and records share the volume with trainers' pods
     assert {pod_spec(n)["securityContext"].get("fsGroup") for n in ("grading", "records")} == {
         values()["singleuser"]["fsGid"]
     }
-    assert "fsGroup" not in pod_spec("learn")["securityContext"]
+    for name in LEARN:
+        assert "fsGroup" not in pod_spec(name)["securityContext"]
 
 
 def test_only_the_hub_and_the_proxy_reach_the_services() -> None:
     policies = of_kind("NetworkPolicy")
     allowed = {
         "learn": [HUB_PEER, PROXY_PEER],
+        "learn-1": [HUB_PEER, PROXY_PEER],
         "grading": [HUB_PEER, PROXY_PEER, {"app.kubernetes.io/name": "learn"}],
         "records": [HUB_PEER, PROXY_PEER, {"app.kubernetes.io/name": "learn"}],
     }
@@ -509,11 +550,18 @@ def test_each_image_is_the_one_its_pods_use() -> None:
     )
     assert any(w == "COPY" and r.startswith("hub_config/templates ") for w, r in hub)
     services = dockerfile("services")
-    assert any(w == "RUN" and "socat" in r for w, r in services)  # the pods' forwarders
+    assert any(w == "RUN" and "tini" in r for w, r in services)
+    # every service listens on its pod's port itself (--ip): no forwarder container
+    for name in [*SERVICES, *WORKERS]:
+        assert all("socat" not in k.get("args", []) for k in pod_spec(name)["containers"])
     trainer = dockerfile("trainer")
     assert any(w == "COPY" and "/etc/jupyter/nbgrader_config.py" in r for w, r in trainer)
     v = values()
-    images = {k["image"].rsplit(":", 1)[0] for n in SERVICES for k in pod_spec(n)["containers"]}
+    images = {
+        k["image"].rsplit(":", 1)[0]
+        for n in [*SERVICES, "grading-worker"]
+        for k in pod_spec(n)["containers"]
+    }
     assert images == {"registry.kommun.example/omsorgslyft-services"}
     assert v["hub"]["image"]["name"].endswith("/omsorgslyft-hub")
     assert v["singleuser"]["image"]["name"].endswith("/omsorgslyft-trainer")
