@@ -15,8 +15,16 @@ from omsorgslyft.records.model import (
     Employee,
     ModuleVersion,
     Requirement,
+    Status,
 )
-from omsorgslyft.records.rules import records_of, requirements_for
+from omsorgslyft.records.rules import (
+    Planned,
+    began,
+    plan,
+    records_of,
+    records_planned,
+    requirements_for,
+)
 from omsorgslyft.records.store import RecordsStore
 
 
@@ -54,33 +62,60 @@ def _compute(
             store.attempts_by_learner(pass_marks, learner),
             store.started_by_learner(learner),
         )
-    # Everyone. Each read waits mostly on its database (or on SQLite, which lets go of the
-    # GIL), so the gradebook and the answer store are read in threads while the roster
-    # and the log are read here and the rules applied; then only the people the gradebook
-    # corrects (a few in a hundred) are computed again.
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="records") as pool:
+    # Everyone. The gradebook is read in a thread (it waits mostly on its database) while
+    # the roster and the log are read here and the rules applied; then only the people the
+    # gradebook corrects (a few in a hundred) are computed again. Saved answers matter only
+    # to records that nothing else tells from "ej påbörjad" (a few in a hundred): they are
+    # looked up for those alone, at the end (``pending``).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="records") as pool:
         grading = pool.submit(store.corrections)
-        reading = pool.submit(store.started_by_learner)
         employees = store.employees()
         if not include_inactive:
             employees = [e for e in employees if e.employed_on(today)]
         if not employees:
+            grading.cancel()
             return []
         rules = _Rules(courses, store.versions(), today)
         attempts = store.logged_attempts(pass_marks)
-        started = reading.result()
         out: list[CompetenceRecord] = []
+        pending: list[tuple[int, bool]] = []
         where: dict[str, tuple[int, Employee]] = {}
         for e in employees:
             where[e.username] = (len(out), e)
-            out.extend(rules.of(e, attempts, started))
+            rules.into(e, attempts, out, pending)
         corrected = store.correct(attempts, grading.result(), pass_marks)
+    again: list[tuple[int, bool]] = []  # the corrected people's records still to resolve
+    spans: list[tuple[int, int]] = []
     for name in corrected:
         if name in where:
             at, e = where[name]
-            again = rules.of(e, attempts, started)
-            out[at : at + len(again)] = again
+            redone: list[CompetenceRecord] = []
+            waiting: list[tuple[int, bool]] = []
+            rules.into(e, attempts, redone, waiting)
+            out[at : at + len(redone)] = redone  # the same modules: the same length
+            spans.append((at, at + len(redone)))
+            again.extend((at + i, retake) for i, retake in waiting)
+    if spans:
+        redone_at = {i for at, end in spans for i in range(at, end)}
+        pending = [p for p in pending if p[0] not in redone_at] + again
+    _resolve(store, out, pending)
     return out
+
+
+def _resolve(
+    store: RecordsStore, out: list[CompetenceRecord], pending: list[tuple[int, bool]]
+) -> None:
+    """Make the ``pending`` records (``NOT_STARTED`` for now) ``IN_PROGRESS`` where their
+    saved answers say so."""
+    if not pending:
+        return
+    found = store.started_of({(out[i].employee.username, out[i].module) for i, _ in pending})
+    if not found:
+        return
+    for i, retake in pending:
+        r = out[i]
+        if began(found.get((r.employee.username, r.module)), retake, r.current_version):
+            out[i] = r._replace(status=Status.IN_PROGRESS)
 
 
 class _Rules:
@@ -93,6 +128,7 @@ class _Rules:
         self.versions = versions
         self.today = today
         self.requirements: dict[tuple[str, str], dict[str, Requirement]] = {}
+        self.plans: dict[tuple[str, str], list[Planned]] = {}
 
     def of(
         self,
@@ -108,6 +144,24 @@ class _Rules:
         return records_of(
             e, reqs, self.versions, attempts.get(name, _NONE), started.get(name, _NONE), self.today
         )
+
+    def into(
+        self,
+        e: Employee,
+        attempts: dict[str, dict[str, list[Attempt]]],
+        out: list[CompetenceRecord],
+        pending: list[tuple[int, bool]],
+    ) -> None:
+        """:meth:`of` through :func:`records_planned`, appended to ``out``, with the saved
+        answers left for later (``pending``)."""
+        key = (e.role.casefold(), e.unit.casefold())
+        planned = self.plans.get(key)
+        if planned is None:
+            reqs = self.requirements.get(key)
+            if reqs is None:
+                reqs = self.requirements[key] = requirements_for(e, self.courses)
+            planned = self.plans[key] = plan(reqs, self.versions)
+        records_planned(e, planned, attempts.get(e.username, _NONE), None, self.today, out, pending)
 
 
 _NONE: dict[str, Any] = {}

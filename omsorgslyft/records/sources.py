@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,13 @@ class Sources:
     submissions_url: str
     gradebook_url: str = ""
     answers_url: str = ""
+
+
+# learners looked up in one query of :meth:`SourceReader.started_of` (SQLite allows 999
+# bound parameters in a statement where it was built so), and the most such queries
+# before one read of the whole answer table is cheaper
+STARTED_CHUNK = 500
+STARTED_CHUNKS = 40
 
 
 class SourceReader:
@@ -137,11 +145,15 @@ class SourceReader:
         with source.connect() as conn:
             # plain driver tuples: SQLAlchemy's row objects cost more than the query
             rows = conn.execute(query).cursor.fetchall()
-        parse = datetime.fromisoformat if rows and isinstance(rows[0][6], str) else None
-        new = Attempt._make
+        parsing = bool(rows) and isinstance(rows[0][6], str)  # SQLite gives text
+        parse = datetime.fromisoformat
+        # tuple.__new__ makes the named tuple without _make's Python frame and length check
+        new = tuple.__new__
+        kind = Attempt
         name, module_ = None, None
         mine: dict[str, list[Attempt]] = {}
         items: list[Attempt] = []
+        mark = 100
         for learner_, module, version, variant, score, max_score, graded in rows:
             if learner_ != name:
                 name, module_ = learner_, None
@@ -149,20 +161,28 @@ class SourceReader:
             if module != module_:
                 module_ = module
                 items = mine.setdefault(module, [])
-            mark = pass_marks.get(module, 100)
-            score, max_score = score or 0.0, max_score or 0.0
+                mark = pass_marks.get(module, 100)
+            if parsing:
+                graded = parse(graded)
+            score = score or 0.0
+            if not max_score:
+                max_score = 0.0
+                passed = False
+            else:
+                passed = 100.0 * score / max_score >= mark
             items.append(
                 new(
+                    kind,
                     (
                         learner_,
                         module,
                         version,
                         score,
                         max_score,
-                        bool(max_score) and 100.0 * score / max_score >= mark,
-                        graded if parse is None or isinstance(graded, datetime) else parse(graded),
+                        passed,
+                        graded,
                         variant or module,
-                    )
+                    ),
                 )
             )
         for mine in out.values():  # oldest first (most people have one attempt)
@@ -280,6 +300,48 @@ class SourceReader:
                 mine[module] = {version}
             else:
                 versions.add(version)
+        return out
+
+    def started_of(self, pairs: Collection[tuple[str, str]]) -> dict[tuple[str, str], set[int]]:
+        """(learner, module) -> versions with saved answers, for ``pairs`` only: the few
+        records that only saved answers can tell from "ej påbörjad" (see
+        :func:`omsorgslyft.records.rules.records_planned`). Looked up through the answer
+        table's primary key a chunk at a time; past ``STARTED_CHUNKS`` chunks, one read
+        of everything costs less."""
+        from omsorgslyft.learn.store import answer
+
+        out: dict[tuple[str, str], set[int]] = {}
+        if not pairs or self.sources is None or not self.sources.answers_url:
+            return out
+        wanted = set(pairs)
+        if len({name for name, _ in wanted}) > STARTED_CHUNK * STARTED_CHUNKS:
+            for learner_, modules in self.started_by_learner().items():
+                for module, versions in modules.items():
+                    if (learner_, module) in wanted:
+                        out[(learner_, module)] = versions
+            return out
+        source = self.source(self.sources.answers_url, "answer")
+        if source is None:
+            return out
+        learners = sorted({name for name, _ in wanted})
+        with source.connect() as conn:
+            for i in range(0, len(learners), STARTED_CHUNK):
+                # by learner, the primary key's first column (SQLite reads the whole
+                # table for an IN of (learner, module) pairs); other modules dropped here
+                query = (
+                    select(answer.c.learner, answer.c.module, answer.c.version)
+                    .where(answer.c.learner.in_(learners[i : i + STARTED_CHUNK]))
+                    .distinct()
+                )
+                for learner_, module, version in conn.execute(query).cursor.fetchall():
+                    key = (learner_, module)
+                    if key not in wanted:
+                        continue
+                    have = out.get(key)
+                    if have is None:
+                        out[key] = {version}
+                    else:
+                        have.add(version)
         return out
 
 
