@@ -107,3 +107,44 @@ def test_sigkill_of_the_service_leaves_no_worker_or_kernel(tmp_path: Path) -> No
             for p in tree:
                 with contextlib.suppress(psutil.Error):
                     p.kill()
+
+
+def nice_of_every_thread(proc: psutil.Process) -> set[int]:
+    """The nice value of each of the process's threads (Linux keeps one per thread)."""
+    values = set()
+    for task in Path(f"/proc/{proc.pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            # after the command's closing parenthesis: state is field 3, nice field 19
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            values.add(int(fields[16]))
+    return values
+
+
+def test_grading_and_its_kernels_give_way_to_pages(tmp_path: Path) -> None:
+    """The service, its workers, their kernels and every thread of them run at the nice
+    value asked for; this process (as the learn service and its pages) keeps its own."""
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    with grading_service(tmp_path, "--prestart=1", "--nice=12") as (service, port, log):
+        me = psutil.Process(service.pid)
+        tree: list[psutil.Process] = []
+
+        def kernels_started() -> bool:
+            tree[:] = [me, *me.children(recursive=True)]
+            return sum("omsorgslyft.grading.gradekernel" in p.cmdline() for p in tree) >= 2
+
+        wait_until(service, port, log, kernels_started)
+        seen = {p.pid: nice_of_every_thread(p) for p in tree}
+        assert len(seen) >= 5, "the service, two workers and a kernel of each"
+        assert all(values == {12} for values in seen.values()), seen
+        assert "running at nice 12" in log.read_text(errors="replace")
+    assert os.getpriority(os.PRIO_PROCESS, 0) == mine == 0
+
+
+def test_a_nice_value_out_of_range_is_refused() -> None:
+    from omsorgslyft.priority import lower_priority
+
+    with pytest.raises(ValueError):
+        lower_priority(20)
+    with pytest.raises(ValueError):
+        lower_priority(-1)
+    assert lower_priority(0) == os.getpriority(os.PRIO_PROCESS, 0)

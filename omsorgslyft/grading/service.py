@@ -32,6 +32,7 @@ from omsorgslyft.grading.grader import Grader, Rejected
 from omsorgslyft.grading.indexes import HAND_GRADED, ensure_gradebook_indexes
 from omsorgslyft.grading.review import learner_view
 from omsorgslyft.grading.submissions import RECEIVED, Submission
+from omsorgslyft.priority import lower_priority
 
 if TYPE_CHECKING:
     from omsorgslyft.grading.taskqueue import QueueGrader
@@ -169,6 +170,8 @@ async def serve(args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=logging.INFO, format="[grading %(levelname)s %(asctime)s] %(message)s"
     )
+    # before the worker processes and their kernels start: they inherit it
+    lower_priority(args.nice, logging.getLogger("omsorgslyft.grading"))
     course_dir = Path(args.course_dir).resolve()
     db_url = args.db_url or f"sqlite:///{course_dir / 'submissions.db'}"
     grader: AnyGrader
@@ -247,6 +250,13 @@ def arguments() -> argparse.ArgumentParser:
         "needs --db-url on PostgreSQL (default: $OMSORGSLYFT_GRADING_QUEUE)",
     )
     parser.add_argument("--queue-name", default="omsorgslyft-grading")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=10,
+        help="CPU priority as nice(1)'s, 0-19, for grading and its kernels (default 10: "
+        "learners' pages go first; omsorgslyft.priority)",
+    )
     return parser
 
 

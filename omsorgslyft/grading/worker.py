@@ -24,6 +24,7 @@ import socket
 from pathlib import Path
 
 from omsorgslyft.grading.taskqueue import QUEUE, TASK, make_celery, requires_postgresql
+from omsorgslyft.priority import lower_priority
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,6 +45,13 @@ def main(argv: list[str] | None = None) -> None:
         "--prestart", type=int, default=5, help="kernels kept started for the next submissions"
     )
     parser.add_argument("--name", default="", help="this worker's name (default: pid@host)")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=10,
+        help="CPU priority as nice(1)'s, 0-19, for this worker and its kernels (default 10: "
+        "the pages of learners on the same host go first; omsorgslyft.priority)",
+    )
     args = parser.parse_args(argv)
     if not args.queue:
         parser.error("--queue (or OMSORGSLYFT_GRADING_QUEUE) is needed")
@@ -52,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.INFO, format="[grading-worker %(levelname)s %(asctime)s] %(message)s"
     )
     os.environ["OMSORGSLYFT_GRADING"] = "1"  # before the kernels start: they inherit it
+    lower_priority(args.nice, logging.getLogger("omsorgslyft.grading"))  # before any thread
 
     from omsorgslyft.grading.grader import GradingCore
     from omsorgslyft.grading.submissions import SubmissionLog

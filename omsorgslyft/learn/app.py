@@ -26,6 +26,7 @@ import ctypes
 import os
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,12 @@ class LearnApp(Voila):  # type: ignore[misc]
         ["Lax", "Strict"], "Lax", help="SameSite attribute of the service's cookies."
     ).tag(config=True)
     submit_timeout = Integer(30, help="Seconds to wait for the grading service.").tag(config=True)
+    store_threads = Integer(
+        4,
+        help="Threads for the page API's database work (each page's token check, attempt and "
+        "saved answer), so that the event loop relays every page's widget messages while one "
+        "answer is committed. At least 1; each holds at most one database connection.",
+    ).tag(config=True)
     pool_size = Integer(
         2,
         help="Preheated module pages kept waiting, in all (each a kernel that has run its "
@@ -313,6 +320,9 @@ class LearnApp(Voila):  # type: ignore[misc]
             )
         # modules whose pass is due for renewal, per learner (from the records service)
         self.renewals: dict[str, set[str]] = {}
+        self.store_pool = ThreadPoolExecutor(
+            max_workers=max(1, self.store_threads), thread_name_prefix="store"
+        )
 
     def setup_template_dirs(self) -> None:
         super().setup_template_dirs()

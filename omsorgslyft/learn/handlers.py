@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import secrets
+from concurrent.futures import Executor
 from datetime import date, datetime
 from functools import cached_property
 from html import escape
@@ -56,6 +57,8 @@ class LearnService(Protocol):
     #: this process's shard and the number of shards (omsorgslyft.learn.shards)
     shard: int
     shards: int
+    #: where the page API's database work runs (LearnApp.store_threads), off the loop
+    store_pool: Executor
 
     @property
     def hub_home_url(self) -> str: ...

@@ -4,15 +4,23 @@
   learner's saved state, one saved answer, Lämna in, and the next attempt after a failed
   one (:mod:`omsorgslyft.learn.attempts`);
 * ``api/page/bind``: a preheated page's kernel asks whose page it is.
+
+Every call's database work (the token, the attempt, the answer) runs in the service's
+store threads (``LearnApp.store_threads``), never on the event loop: while one page's
+answer is committed, the loop goes on relaying every other page's widget messages. A
+page's kernel waits for each reply before it sends its next change, so one page's saves
+still reach the store in the order they were made.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tornado import web
 
@@ -32,6 +40,17 @@ MAX_BIND_BODY = 1024
 EXPIRED = (
     "Sidan har varit öppen för länge. Ladda om sidan för att fortsätta – dina svar är sparade."
 )
+NOTHING_ANSWERED = "Du har inte svarat på någon fråga än. Svara på frågorna och lämna in sedan."
+
+T = TypeVar("T")
+#: a reply: HTTP status and the JSON body
+Reply = tuple[int, dict[str, Any]]
+
+
+async def in_store(app: LearnService, work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` in the store threads, off the event loop."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(app.store_pool, functools.partial(work, *args))
 
 
 class KernelApiHandler(web.RequestHandler):
@@ -76,12 +95,12 @@ class PageApiHandler(KernelApiHandler):
     session: PageSession | None = None
     max_body = MAX_API_BODY
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         self._body = bytearray()
         header = self.request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         state, session = (
-            self.app.store.check_session(token.strip())
+            await in_store(self.app, self.app.store.check_session, token.strip())
             if scheme.lower() == "bearer" and token.strip()
             else ("unknown", None)
         )
@@ -111,61 +130,25 @@ class PageApiHandler(KernelApiHandler):
         if not isinstance(body, dict):
             self.reply(400, {"error": "Svaret går inte att läsa."})
             return
+        app = self.app
         if action == "load":
-            self.reply(200, self._load(session))
+            self.reply(200, await in_store(app, page_state, app, session))
         elif action == "save":
-            self._save(session, body)
+            self.reply(*await in_store(app, save_answer, app, session, body))
         elif action == "attempt":
-            self._new_attempt(session)
+            self.reply(*await in_store(app, new_attempt, app, session))
         else:
             await self._submit(session)
 
-    def _load(self, session: PageSession) -> dict[str, Any]:
-        return page_state(self.app, session)
-
-    def _save(self, session: PageSession, body: dict[str, Any]) -> None:
-        kind, key, value = body.get("kind"), body.get("key"), body.get("value")
-        info = self.app.catalog.get(session.module)
-        if info is None or info.version != session.version:
-            self.reply(409, {"error": "Modulen har uppdaterats. Ladda om sidan."})
-            return
-        if kind not in KINDS or not isinstance(key, str):
-            self.reply(400, {"error": "Okänd sorts svar."})
-            return
-        try:
-            clean = validate_answer(info.blocks, kind, key, value)
-        except InvalidAnswer as exc:
-            self.reply(400, {"error": f"Ogiltigt svar: {exc}."})
-            return
-        if kind == "svar":
-            now = attempts.current(self.app, session)
-            if key not in now.questions:
-                self.reply(400, {"error": "Frågan ingår inte i ditt försök."})
-                return
-            if now.handed_in:
-                self.reply(
-                    409, {"error": "Försöket är redan inlämnat. Gör ett nytt försök för att svara."}
-                )
-                return
-        self.app.store.save(session, kind, key, clean)
-        self.reply(200, {"saved": datetime.now(UTC).isoformat()})
-
     async def _submit(self, session: PageSession) -> None:
-        store = self.app.store
-        now = attempts.current(self.app, session)
-        saved = store.load(session)["svar"]
-        answers = {k: v for k, v in saved.items() if k in now.questions and v not in (None, [], {})}
+        app = self.app
+        now, answers = await in_store(app, to_hand_in, app, session)
         if not answers:
-            self.reply(
-                400,
-                {
-                    "error": "Du har inte svarat på någon fråga än. Svara på frågorna och lämna in sedan."
-                },
-            )
+            self.reply(400, {"error": NOTHING_ANSWERED})
             return
         sid = attempts.submission_id(session, now.number)
         try:
-            reply = await self.app.grading.submit(
+            reply = await app.grading.submit(
                 sid, session.learner, session.module, session.version, answers, now.variant
             )
         except GradingError as exc:
@@ -175,8 +158,14 @@ class PageApiHandler(KernelApiHandler):
             )
             return
         if reply["status"] == "klar" and reply["result"]:
-            store.record_result(
-                session.learner, session.module, session.version, reply["id"], reply["result"]
+            await in_store(
+                app,
+                app.store.record_result,
+                session.learner,
+                session.module,
+                session.version,
+                reply["id"],
+                reply["result"],
             )
             self.reply(200, {"status": "klar", "result": reply["result"]})
         elif reply["status"] == "fel":
@@ -186,13 +175,42 @@ class PageApiHandler(KernelApiHandler):
         else:
             self.reply(202, {"status": reply["status"], "id": reply["id"]})
 
-    def _new_attempt(self, session: PageSession) -> None:
-        try:
-            started = attempts.start_next(self.app, session)
-        except attempts.NotNow as exc:
-            self.reply(exc.status, {"error": exc.message})
-            return
-        self.reply(200, {"attempt": started.view(), "state": self.app.store.load(session)})
+
+def save_answer(app: LearnService, session: PageSession, body: dict[str, Any]) -> Reply:
+    """Check one answer against the module and the attempt, and store it."""
+    kind, key, value = body.get("kind"), body.get("key"), body.get("value")
+    info = app.catalog.get(session.module)
+    if info is None or info.version != session.version:
+        return 409, {"error": "Modulen har uppdaterats. Ladda om sidan."}
+    if kind not in KINDS or not isinstance(key, str):
+        return 400, {"error": "Okänd sorts svar."}
+    try:
+        clean = validate_answer(info.blocks, kind, key, value)
+    except InvalidAnswer as exc:
+        return 400, {"error": f"Ogiltigt svar: {exc}."}
+    if kind == "svar":
+        now = attempts.current(app, session)
+        if key not in now.questions:
+            return 400, {"error": "Frågan ingår inte i ditt försök."}
+        if now.handed_in:
+            return 409, {"error": "Försöket är redan inlämnat. Gör ett nytt försök för att svara."}
+    app.store.save(session, kind, key, clean)
+    return 200, {"saved": datetime.now(UTC).isoformat()}
+
+
+def to_hand_in(app: LearnService, session: PageSession) -> tuple[attempts.Attempt, dict[str, Any]]:
+    """The current attempt and its answers given so far (what Lämna in sends)."""
+    now = attempts.current(app, session)
+    saved = app.store.load(session)["svar"]
+    return now, {k: v for k, v in saved.items() if k in now.questions and v not in (None, [], {})}
+
+
+def new_attempt(app: LearnService, session: PageSession) -> Reply:
+    try:
+        started = attempts.start_next(app, session)
+    except attempts.NotNow as exc:
+        return exc.status, {"error": exc.message}
+    return 200, {"attempt": started.view(), "state": app.store.load(session)}
 
 
 def page_state(app: LearnService, session: PageSession) -> dict[str, Any]:
@@ -260,4 +278,5 @@ class PageBindHandler(KernelApiHandler):
                 self.reply(exc.status, {"error": exc.reason})
             return
         session = PageSession(ticket.learner, ticket.module, ticket.version)
-        self.reply(200, {"token": ticket.token, **page_state(self.app, session)})
+        state = await in_store(self.app, page_state, self.app, session)
+        self.reply(200, {"token": ticket.token, **state})

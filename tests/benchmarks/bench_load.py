@@ -15,7 +15,9 @@ waits for the page's "Sparat" (the save acknowledged by the answer store); once 
 first step, at a random moment, each learner hands in (Lämna in, then Lämna in ändå) and
 waits for the result. Per step: pages opened, save p50 / p95, timeouts, submissions and
 their p95, responses of 500 or more, and the memory of every process of the platform (the
-hub, proxy, services, kernels and grading workers; PostgreSQL's server is not counted).
+hub, proxy, services, kernels and grading workers; PostgreSQL's server is not counted),
+and how many cores each part kept busy while the step was held (the learn shards, the
+pages' kernels, grading with its kernels, PostgreSQL, these clients themselves).
 The 5xx column counts what the clients got and what the platform's log shows (the hub,
 the proxy and every service log there: a page's own calls to the learn service too).
 
@@ -88,6 +90,58 @@ def platform_rss_gb(platform: Platform) -> float:
         with contextlib.suppress(psutil.Error):
             total += proc.memory_info().rss
     return total / 2**30
+
+
+#: where the machine's CPU goes, by what a process runs (its command line)
+PARTS = (
+    ("page kernels", "omsorgslyft.learn.pagekernel"),
+    ("learn", "omsorgslyft.learn"),
+    ("grading", "omsorgslyft.grading"),
+    ("records", "omsorgslyft.records"),
+    ("proxy", "configurable-http-proxy"),
+    ("hub", "jupyterhub"),
+)
+
+
+def cpu_seconds(platform: Platform) -> dict[str, float]:
+    """CPU seconds (user + system, with reaped children: a graded notebook's kernel counts
+    for grading) of every process of the platform by part, PostgreSQL's server and this
+    benchmark's own clients."""
+    out = dict.fromkeys([name for name, _ in PARTS] + ["other", "postgres", "clients"], 0.0)
+    procs: list[tuple[str, psutil.Process]] = []
+    parts: dict[int, str] = {}
+
+    def part_of(proc: psutil.Process) -> str:
+        """By the command line, else the parent's part (a grading pool's worker)."""
+        if proc.pid not in parts:
+            line = " ".join(proc.cmdline())
+            part = next((name for name, marker in PARTS if marker in line), "")
+            parent = proc.parent()
+            parts[proc.pid] = part or (part_of(parent) if parent is not None else "other")
+        return parts[proc.pid]
+
+    with contextlib.suppress(psutil.NoSuchProcess):
+        root = psutil.Process(platform.pid)
+        for proc in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                procs.append((part_of(proc), proc))
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] == "postgres":
+            procs.append(("postgres", proc))
+    procs.append(("clients", psutil.Process()))
+    for part, proc in procs:
+        with contextlib.suppress(psutil.Error):
+            t = proc.cpu_times()
+            out[part] += t.user + t.system + t.children_user + t.children_system
+    return out
+
+
+def cores_used(before: dict[str, float], after: dict[str, float], seconds: float) -> str:
+    """``learn 0.92, page kernels 0.41, …``: cores each part kept busy, the busiest first."""
+    used = {k: max(0.0, after[k] - before.get(k, 0.0)) / seconds for k in after}
+    return ", ".join(
+        f"{k} {v:.2f}" for k, v in sorted(used.items(), key=lambda kv: -kv[1]) if v >= 0.01
+    )
 
 
 def msg(msg_type: str, content: dict[str, Any], metadata: dict[str, Any] | None = None) -> str:
@@ -384,7 +438,9 @@ def main() -> None:
                             opened.append(learner.open_s)
                 open_s = time.perf_counter() - started
                 seconds = args.long_hold if target == args.long_step else args.hold
+                cpu_before, held_from = cpu_seconds(platform), time.perf_counter()
                 asyncio.run(hold(learners, seconds, args.think, step))
+                cpu = cores_used(cpu_before, cpu_seconds(platform), time.perf_counter() - held_from)
                 logged, offset, examples = logged_5xx(platform, offset)
                 step.server_errors += logged
                 step.failures[:0] = examples
@@ -412,6 +468,7 @@ def main() -> None:
                     f"pages took {open_s:.0f} s (p95 {row['open_p95']:.1f} s each); load {row['load']:.1f}",
                     flush=True,
                 )
+                print(f"    cores used while held: {cpu}", flush=True)
                 for failure in step.failures[:3]:
                     print(f"    {failure}")
                 if psutil.virtual_memory().available < 2 * 2**30:
