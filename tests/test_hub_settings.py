@@ -112,6 +112,10 @@ def test_services_and_trainer_servers() -> None:
     assert set(records["oauth_client_allowed_scopes"]) == {HR_SCOPE, STATS_SCOPE, OWN_ROLES_SCOPE}
     assert c.Spawner.notebook_dir == "/srv/omsorgslyft/grading"
     assert c.Spawner.default_url == "/lab"
+    # grading gives way to the pages, as far as the deployer asks
+    assert "--nice=10" in services["grading"]["command"]
+    lower = configured(grading_nice=15).JupyterHub.services
+    assert "--nice=15" in next(s for s in lower if s["name"] == "grading")["command"]
 
 
 def test_without_system_users_everything_runs_as_the_hub() -> None:

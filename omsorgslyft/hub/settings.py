@@ -124,6 +124,10 @@ class HubSettings:
     #: submissions (single-use; about 60 MB each)
     grading_workers: int = 2
     grading_prestart: int = 5
+    #: grading's CPU priority as nice(1)'s (0-19), for the service, its workers and their
+    #: kernels: on a full machine the pages' saves go first and a result waits a little
+    #: (omsorgslyft.priority); 0: the same priority as the pages
+    grading_nice: int = 10
     #: grading on a shared queue (docs/operators.md, "Grading workers on other hosts"):
     #: the broker's URL (``amqp://user:password@host:5672/vhost``); the grading service then
     #: only accepts and queues, and grading workers (``python -m omsorgslyft.grading.worker``)
@@ -342,6 +346,7 @@ def _services(c: Config, s: HubSettings) -> None:
                 *([f"--gradebook-url={s.gradebook_url}"] if s.gradebook_url else []),
                 f"--workers={s.grading_workers}",
                 f"--prestart={s.grading_prestart}",
+                f"--nice={s.grading_nice}",
             ],
             "display": False,
             "oauth_client_allowed_scopes": [],
