@@ -167,7 +167,9 @@ class Course:
             kernel_name=probe.kernel_name or "python3",
             extra_arguments=probe.extra_arguments,
             ipython_hist_file=probe.ipython_hist_file,
-            env={"NBGRADER_EXECUTION": "autograde"},  # as nbgrader sets it around Execute
+            # as nbgrader sets it around Execute; and the runtime knows it is grading. Of
+            # the worker's own environment the kernel keeps only omsorgslyft.kernelenv's
+            env={"NBGRADER_EXECUTION": "autograde", "OMSORGSLYFT_GRADING": "1"},
             startup_timeout=float(probe.startup_timeout),
             # IPython's kernel without its debugger (a third of its start-up CPU)
             argv=GRADE_KERNEL if (probe.kernel_name or "python3") == "python3" else None,

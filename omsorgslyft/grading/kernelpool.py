@@ -7,8 +7,10 @@ never used twice: :meth:`KernelPool.retire` shuts it down after its one autograd
 critical path, and the pool starts a fresh one in its place.
 
 The kernels are started exactly as nbclient would start them for nbgrader (same kernel,
-same extra arguments, the worker's environment plus ``NBGRADER_EXECUTION=autograde``);
-only the working directory differs, and :class:`omsorgslyft.grading.course` moves the
+same extra arguments, ``NBGRADER_EXECUTION=autograde``), with two differences: a kernel
+gets only the part of the worker's environment that :mod:`omsorgslyft.kernelenv` lets
+through (never a database URL, a password or the broker's URL), and
+its working directory: :class:`omsorgslyft.grading.course` moves the
 kernel into the submission's directory before the notebook runs.
 
 Replacements are started at once while the pool is low (at most ``low_water`` ready);
@@ -41,6 +43,8 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbclient.util import run_hook
 from nbgrader.preprocessors import Execute
+
+from omsorgslyft.kernelenv import inherited
 
 log = logging.getLogger("omsorgslyft.grading.kernels")
 
@@ -274,7 +278,9 @@ class KernelPool:
         ):
             arguments.append(f"--HistoryManager.hist_file={self.ipython_hist_file}")
         try:
-            await km.start_kernel(extra_arguments=arguments, env={**os.environ, **self.env})
+            await km.start_kernel(
+                extra_arguments=arguments, env={**inherited(os.environ), **self.env}
+            )
             kc = km.client()
             # no heartbeat: the manager sees the process; stopping its thread blocks
             kc.start_channels(hb=False)

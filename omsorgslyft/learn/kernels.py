@@ -47,40 +47,8 @@ from jupyter_server._tz import utcnow
 from tornado import web
 from voila.utils import ENV_VARIABLE
 
-#: what a kernel keeps of the service's environment: where Python, Jupyter and IPython
-#: find their files, the locale and the temporary folder; nothing else (no JUPYTERHUB_*,
-#: no tokens, no database URLs)
-INHERITED = frozenset(
-    {
-        "PATH",
-        "HOME",
-        "USER",
-        "LOGNAME",
-        "LANG",
-        "LANGUAGE",
-        "TZ",
-        "TMPDIR",
-        "PYTHONPATH",
-        "PYTHONHOME",
-        "VIRTUAL_ENV",
-        "LD_LIBRARY_PATH",
-        "IPYTHONDIR",
-        "MPLCONFIGDIR",
-        "JUPYTER_CONFIG_DIR",
-        "JUPYTER_CONFIG_PATH",
-        "JUPYTER_DATA_DIR",
-        "JUPYTER_PATH",
-        "JUPYTER_RUNTIME_DIR",
-        "JUPYTER_PLATFORM_DIRS",
-        "JUPYTER_PREFER_ENV_PATH",
-        "JUPYTER_NO_CONFIG",
-        "XDG_CACHE_HOME",
-        "XDG_CONFIG_HOME",
-        "XDG_DATA_HOME",
-        "XDG_RUNTIME_DIR",
-    }
-)
-INHERITED_PREFIXES = ("LC_",)
+from omsorgslyft.kernelenv import inherited
+
 #: what Voilà adds for the page's request (CGI-style names and VOILA_*)
 REQUEST = frozenset(v.value for v in ENV_VARIABLE)
 
@@ -92,11 +60,7 @@ _KERNEL_ID = "00000000-0000-0000-0000-000000000000"
 def kernel_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The part of ``env`` (Voilà's kernel env; default ``os.environ``) a kernel gets."""
     source = os.environ if env is None else env
-    return {
-        k: v
-        for k, v in source.items()
-        if k in INHERITED or k in REQUEST or k.startswith(INHERITED_PREFIXES)
-    }
+    return inherited(source) | {k: v for k, v in source.items() if k in REQUEST}
 
 
 class RuntimeDirError(RuntimeError):
