@@ -257,6 +257,8 @@ def records_planned(
     start = employee.start
     expiring = _expiring_until(today)
     add = out.append
+    # tuple.__new__ makes each record without the named tuple's own Python __new__
+    new, kind = tuple.__new__, CompetenceRecord
     for module, title, courses, current, released_on, retake, due_days, months in planned:
         items = attempts.get(module)
         if not items:
@@ -271,8 +273,22 @@ def records_planned(
             else:
                 status = Status.NOT_STARTED
             add(
-                CompetenceRecord(
-                    employee, module, title, courses, status, due, current, 0, None, None, None
+                new(
+                    kind,
+                    (
+                        employee,
+                        module,
+                        title,
+                        courses,
+                        status,
+                        due,
+                        current,
+                        0,
+                        None,
+                        None,
+                        None,
+                        None,
+                    ),
                 )
             )
             continue
@@ -297,19 +313,22 @@ def records_planned(
             else:
                 status = Status.PASSED
             add(
-                CompetenceRecord(
-                    employee,
-                    module,
-                    title,
-                    courses,
-                    status,
-                    start + due_days,
-                    current,
-                    len(items),
-                    score,
-                    passed_on,
-                    valid_until,
-                    best.version,
+                new(
+                    kind,
+                    (
+                        employee,
+                        module,
+                        title,
+                        courses,
+                        status,
+                        start + due_days,
+                        current,
+                        len(items),
+                        score,
+                        passed_on,
+                        valid_until,
+                        best.version,
+                    ),
                 )
             )
             continue
@@ -330,18 +349,21 @@ def records_planned(
         else:
             status = Status.NOT_STARTED
         add(
-            CompetenceRecord(
-                employee,
-                module,
-                title,
-                courses,
-                status,
-                due,
-                current,
-                len(items),
-                score,
-                None,
-                None,
-                None,
+            new(
+                kind,
+                (
+                    employee,
+                    module,
+                    title,
+                    courses,
+                    status,
+                    due,
+                    current,
+                    len(items),
+                    score,
+                    None,
+                    None,
+                    None,
+                ),
             )
         )
