@@ -24,7 +24,8 @@ fresh database holding all four sources, analysed after loading):
 Every employee needs every module (three overlapping courses), so there are employees x
 modules records. Then, median of ``--runs`` after one warm-up: ``compute_records`` for
 everyone, ``to_csv`` in both dialects, and records + CSV end to end against the target
-(5 s in every run: min / median / max of the runs). XLSX once, on the first backend's
+(5 s in every run, also on a loaded machine: min / median / max of the runs, with the
+load average before and after them; figures in docs/developers.md, "Benchmark"). XLSX once, on the first backend's
 records, against its target (10 s): ``to_xlsx`` (XlsxWriter in constant-memory mode, the
 rows streamed as XML, ``--xlsx-runs``), the same with XlsxWriter writing cell by cell
 (``--plain-xlsx-runs``), and the openpyxl write-only path it replaced (copied below as
@@ -561,13 +562,14 @@ def measure(
     end_to_end_runs = runs_of(lambda: to_csv(records(), "excel-sv"), runs)
     load.append(os.getloadavg()[0])
     gc.collect()
-    gc.disable()  # as inside compute_records, so that the parts add up to its time
+    gc.disable()  # as inside compute_records
     try:
         parts = {
             "roster": timed(store.employees, runs)[0],
             "attempts() (log + gradebook)": timed(lambda: store.attempts(s.pass_marks), runs)[0],
             "of which gradebook_scores()": timed(store.gradebook_scores, runs)[0],
-            "started()": timed(store.started, runs)[0],
+            # everyone's saved answers; compute_records reads only the records' that need them
+            "started() (all)": timed(store.started, runs)[0],
         }
     finally:
         gc.enable()
