@@ -10,6 +10,9 @@ service then takes the port.
 
 Kernels (a page's, a grading worker's) go with the process that started them at once:
 :func:`die_with_parent`, called first thing in the kernel.
+
+Where a service listens (:func:`listen`) is part of the same contract: at the port of the
+URL the hub gave it, on the address of ``--ip``.
 """
 
 from __future__ import annotations
@@ -19,8 +22,14 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tornado.ioloop import PeriodicCallback
+
+if TYPE_CHECKING:
+    import argparse
+
+    from tornado.httpserver import HTTPServer
 
 #: how often the parent is looked at
 EVERY_SECONDS = 2.0
@@ -73,3 +82,12 @@ def die_with_parent() -> None:
     parent = os.environ.get("JPY_PARENT_PID", "")
     if parent.isdigit() and os.getppid() != int(parent):
         os._exit(1)  # the parent died before the signal was asked for
+
+
+def listen(server: HTTPServer, args: argparse.Namespace) -> int:
+    """Listen on ``--ip`` at the port of the hub's URL for us (a service it starts), or at
+    ``--port``; returns the port."""
+    url = os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://{args.ip}:{args.port}")
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    server.listen(port, args.ip)
+    return port

@@ -32,6 +32,7 @@ from omsorgslyft.grading.grader import Grader, Rejected
 from omsorgslyft.grading.indexes import HAND_GRADED, ensure_gradebook_indexes
 from omsorgslyft.grading.review import learner_view
 from omsorgslyft.grading.submissions import RECEIVED, Submission
+from omsorgslyft.lifeline import listen
 from omsorgslyft.priority import lower_priority
 
 if TYPE_CHECKING:
@@ -155,15 +156,6 @@ def make_app(grader: AnyGrader, prefix: str, hub_auth: HubAuth) -> web.Applicati
         hub_auth=hub_auth,
         waiters=waiters,
     )
-
-
-def listen(server: HTTPServer, args: argparse.Namespace) -> int:
-    """Listen on ``--ip`` at the port of the hub's URL for us (a service it starts), or at
-    ``--port``; returns the port."""
-    url = os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://{args.ip}:{args.port}")
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
-    server.listen(port, args.ip)
-    return port
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -33,6 +33,7 @@ from tornado import web
 from tornado.httpserver import HTTPServer
 
 from omsorgslyft import lifeline
+from omsorgslyft.lifeline import listen
 from omsorgslyft.records import gdpr
 from omsorgslyft.records.api import (
     CoverageApiHandler,
@@ -132,15 +133,6 @@ def make_app(
         cookie_secret=os.urandom(32),
         login_url=hub_auth.login_url,
     )
-
-
-def listen(server: HTTPServer, args: argparse.Namespace) -> int:
-    """Listen on ``--ip`` at the port of the hub's URL for us (a service it starts), or at
-    ``--port``; returns the port."""
-    url = os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://{args.ip}:{args.port}")
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
-    server.listen(port, args.ip)
-    return port
 
 
 async def serve(args: argparse.Namespace) -> None:
