@@ -4,8 +4,9 @@ checked for least privilege and its volumes, the shards and workers against what
 and the hub's settings make of them (names, prefixes, ports, command lines), every Secret
 against the docs, and the NetworkPolicies through a small evaluator of who may reach whom.
 
-No cluster, helm or kubeconform here: structure and the chart's values schema
-(tests/test_z2jh.py) are what is checked.
+No cluster, helm or kubeconform here: structure, Kubernetes' own schemas
+(tests/test_k8s_schemas.py) and the chart's values schema (tests/test_z2jh.py) are what is
+checked.
 """
 
 from __future__ import annotations
