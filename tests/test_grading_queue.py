@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ import psutil
 import pytest
 from databases import pg_database
 from platform_fixture import ROOT, make_project
+from queue_workers import BROKER, Worker, fresh_queue, queue_workers
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
@@ -35,12 +34,11 @@ from traitlets.config import Config
 from omsorgslyft.grading.build import build_modules
 from omsorgslyft.grading.service import SUBMIT_SCOPE, make_app
 from omsorgslyft.grading.submissions import DONE, RECEIVED, SubmissionLog
-from omsorgslyft.grading.taskqueue import TASK, QueueGrader, make_celery
+from omsorgslyft.grading.taskqueue import TASK, QueueGrader
 from omsorgslyft.hub.settings import HubSettings, apply
 
 from answers import right_answers, wrong_answers
 
-BROKER = os.environ.get("OMSORGSLYFT_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
 MODULE = "exempelmodul"
 
 
@@ -64,85 +62,29 @@ def gradebook_url(project: Path) -> Iterator[str]:
 
 @pytest.fixture
 def queue_name() -> Iterator[str]:
-    name = f"omsorgslyft-test-{uuid.uuid4().hex[:10]}"
-    yield name
-    app = make_celery(BROKER, name)
-    with app.connection_for_write() as conn:
-        channel = conn.channel()
-        try:
-            channel.queue_delete(name)
-        finally:
-            channel.close()
-
-
-class Worker:
-    def __init__(self, number: int, process: subprocess.Popen[bytes], log: Path) -> None:
-        self.number = number
-        self.process = process
-        self.log = log
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def graded(self) -> list[str]:
-        return re.findall(r"graded (\S+):", self.text())
+    with fresh_queue() as name:
+        yield name
 
 
 @pytest.fixture
 def workers(
     project: Path, log_url: str, gradebook_url: str, queue_name: str, tmp_path: Path
 ) -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     # worker 2 as on another host: a copy of the built course folder of its own (it writes
     # submitted/ and autograded/ there); worker 1 shares the service's
     host2 = tmp_path / "host2" / "grading"
     shutil.copytree(
         project / "grading", host2, ignore=shutil.ignore_patterns("submitted", "autograded")
     )
-    courses = {1: project / "grading", 2: host2}
-    try:
-        for n in (1, 2):
-            log = tmp_path / f"worker{n}.log"
-            with log.open("wb") as out:
-                process = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "omsorgslyft.grading.worker",
-                        f"--queue={BROKER}",
-                        f"--queue-name={queue_name}",
-                        f"--course-dir={courses[n]}",
-                        f"--modules-dir={project / 'modules'}",
-                        f"--db-url={log_url}",
-                        f"--gradebook-url={gradebook_url}",
-                        "--prestart=1",
-                        f"--name=test{n}@localhost",
-                    ],
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            started.append(Worker(n, process, log))
-        deadline = time.monotonic() + 120
-        for w in started:
-            while not re.search(r"@localhost ready\.", w.text()):
-                assert w.process.poll() is None, w.text()
-                assert time.monotonic() < deadline, w.text()
-                time.sleep(0.3)
+    with queue_workers(
+        [project / "grading", host2],
+        project / "modules",
+        log_url,
+        gradebook_url,
+        queue_name,
+        tmp_path,
+    ) as started:
         yield started
-    finally:
-        for w in started:
-            if w.process.poll() is None:
-                w.process.send_signal(signal.SIGTERM)
-        for w in started:
-            try:
-                w.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(w.process.pid, signal.SIGKILL)
-                w.process.wait()
 
 
 def service_side(project: Path, log_url: str, queue_name: str) -> QueueGrader:
@@ -344,6 +286,13 @@ def test_the_hub_setting_hands_the_queue_to_the_service_in_its_environment() -> 
     assert url == "amqp://grading:hemligt@mq:5672/omsorgslyft"
     assert not any("hemligt" in arg for arg in queued["command"])  # not in /proc/*/cmdline
     assert queued["environment"]["PGPASSWORD"] == "pw"
+    assert "--queue-name=omsorgslyft-grading" in queued["command"]
+    named = grading_service(
+        grading_queue="amqp://mq//",
+        grading_queue_name="kommun-b",
+        submissions_url="postgresql://db/g",
+    )
+    assert "--queue-name=kommun-b" in named["command"]
 
 
 def test_a_grade_is_recorded_once_and_a_learner_graded_by_one_worker_at_a_time(

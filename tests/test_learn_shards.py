@@ -2,7 +2,8 @@
 
 Each learner is sent to the shard the stable mapping gives them (``learn`` or ``learn-1``)
 and their page's kernel runs in that shard's process; the answers go to the one answer
-store. Then the platform is started again with one shard: the learner whose shard was
+store. Both hand in, and two grading workers on the shared queue (RabbitMQ) grade each
+hand-in once. Then the platform is started again with one shard: the learner whose shard was
 ``learn-1`` is served by ``learn`` and resumes exactly where they were.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -25,9 +27,11 @@ from databases import pg_database
 from faults import Hub, platform_with_hub, poll
 from kernel_socket import page_config
 from platform_fixture import ROOT, Platform
+from queue_workers import BROKER, Worker, fresh_queue, queue_workers
 from test_safe_page import Page, _graded_card, _refs
 
 from omsorgslyft.authoring import load_module
+from omsorgslyft.grading.submissions import DONE, SubmissionLog
 from omsorgslyft.learn.shards import shard_of
 from omsorgslyft.learn.store import AnswerStore, PageSession
 
@@ -38,18 +42,32 @@ ON_FIRST, ON_SECOND = "anna", "cecilia"  # shard 0 and shard 1 of two
 
 
 @pytest.fixture(scope="module")
-def sharded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform, Hub, str]]:
+def sharded(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Platform, Hub, str, list[Worker]]]:
+    """Two learn shards, and grading on the shared queue with two workers on this machine;
+    the answers, the submission log and the gradebook on one PostgreSQL database."""
     assert (shard_of(ON_FIRST, 2), shard_of(ON_SECOND, 2)) == (0, 1)
-    for url in pg_database():
-        settings = f"store_url={url!r}, submissions_url={url!r}"
-        for platform, hub in platform_with_hub(
-            tmp_path_factory.mktemp("shards"),
-            [ROOT / "docs" / "exempelmodul"],
-            roster=ROSTER,
-            learn_shards=2,
-            settings=settings,
-        ):
-            yield platform, hub, url
+    tmp = tmp_path_factory.mktemp("shards")
+    with fresh_queue() as queue:
+        for url in pg_database():
+            settings = (
+                f"store_url={url!r}, submissions_url={url!r}, "
+                f"grading_queue={BROKER!r}, grading_queue_name={queue!r}"
+            )
+            for platform, hub in platform_with_hub(
+                tmp,
+                [ROOT / "docs" / "exempelmodul"],
+                roster=ROSTER,
+                learn_shards=2,
+                settings=settings,
+                gradebook_url=url,
+            ):
+                grading = platform.project / "grading"
+                with queue_workers(
+                    [grading, grading], platform.project / "modules", url, url, queue, tmp
+                ) as workers:
+                    yield platform, hub, url, workers
 
 
 def _page(client: httpx.Client) -> tuple[str, str]:
@@ -101,6 +119,34 @@ async def _choice(url: str, cookie: str, index: int | None) -> int:
         return int(states[radios]["state"]["index"])
 
 
+async def _hand_in(url: str, cookie: str) -> str:
+    """Lämna in (and Lämna in ändå: not every question is answered) as the page's buttons
+    are clicked; the result the page shows."""
+    click = {"method": "custom", "content": {"event": "click"}}
+    async with websockets.connect(url, additional_headers={"Cookie": cookie}) as ws:
+        page = Page(ws)
+        await page.listen(quiet=2.0)
+        states = await page.states()
+        buttons = {
+            v["state"].get("description"): k
+            for k, v in states.items()
+            if v["model_name"] == "ButtonModel"
+        }
+        await page.send("comm_msg", {"comm_id": buttons["Lämna in"], "data": click})
+        async with asyncio.timeout(120):
+            confirmed = False
+            while True:
+                content = json.loads(await ws.recv()).get("content", {})
+                text = re.sub(r"<[^>]+>", " ", json.dumps(content, ensure_ascii=False))
+                if "Resultat:" in text:
+                    return text
+                if "Lämna in ändå?" in text and not confirmed:
+                    confirmed = True
+                    await page.send(
+                        "comm_msg", {"comm_id": buttons["Lämna in ändå"], "data": click}
+                    )
+
+
 def _cookie(client: httpx.Client) -> str:
     return "; ".join(f"{c.name}={c.value}" for c in client.cookies.jar)
 
@@ -114,9 +160,9 @@ def _saved(url: str, learner: str) -> dict[str, Any]:
 
 
 def test_two_shards_serve_learners_and_a_moved_learner_resumes(
-    sharded: tuple[Platform, Hub, str],
+    sharded: tuple[Platform, Hub, str, list[Worker]],
 ) -> None:
-    platform, hub, url = sharded
+    platform, hub, url, workers = sharded
     first, second = platform.login(ON_FIRST), platform.login(ON_SECOND)
 
     # each lands on their own shard's Mina utbildningar; shard 0 sends the other one on
@@ -143,6 +189,20 @@ def test_two_shards_serve_learners_and_a_moved_learner_resumes(
         asyncio.run(_choice(_socket(platform, client, page_url, kernel), _cookie(client), 2))
         pages[name] = poll(lambda name=name: _saved(url, name).get("k-enkel"), 30, "the save")
     assert _saved(url, ON_FIRST)["k-enkel"] == pages[ON_FIRST]
+
+    # both hand in; the grading workers on the queue grade each hand-in once
+    for client in (first, second):
+        page_url, kernel = _page(client)
+        result = asyncio.run(_hand_in(_socket(platform, client, page_url, kernel), _cookie(client)))
+        assert "Resultat:" in result, result
+    log = SubmissionLog(url)
+    try:
+        subs = [s for name in (ON_FIRST, ON_SECOND) for s in log.for_learner(name)]
+    finally:
+        log.engine.dispose()
+    assert len(subs) == 2 and all(s.status == DONE for s in subs), subs
+    graded = workers[0].graded() + workers[1].graded()
+    assert sorted(graded) == sorted(s.id for s in subs), graded  # each once, by a worker
     before = _saved(url, ON_SECOND)
 
     # one shard again: the learner of learn-1 is served by learn and resumes exactly

@@ -134,6 +134,9 @@ class HubSettings:
     #: on any host grade; needs ``submissions_url`` (and ``gradebook_url``) on PostgreSQL.
     #: Empty (the default): the service grades in its own ``grading_workers`` processes
     grading_queue: str = ""
+    #: the queue's name at the broker (the workers' ``--queue-name``): one per platform
+    #: when several share a broker
+    grading_queue_name: str = "omsorgslyft-grading"
     login_max_user_failures: int = 5
     login_max_address_failures: int = 20
     login_throttle_minutes: int = 15
@@ -347,6 +350,7 @@ def _services(c: Config, s: HubSettings) -> None:
                 f"--workers={s.grading_workers}",
                 f"--prestart={s.grading_prestart}",
                 f"--nice={s.grading_nice}",
+                *([f"--queue-name={s.grading_queue_name}"] if s.grading_queue else []),
             ],
             "display": False,
             "oauth_client_allowed_scopes": [],
