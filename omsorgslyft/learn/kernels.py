@@ -211,6 +211,14 @@ async def until_gone(
                 yield None
                 return
             if made:
+                # a kernel killed mid-cell makes Voilà render an error cell for it as soon
+                # as nbclient sees the process gone, which can be before the manager has
+                # removed the kernel: look at the process before passing anything on
+                await watch.check()
+                checked = loop.time()
+                if watch.gone.done():
+                    yield None
+                    return
                 html = "".join(made)
                 made.clear()
                 yield html
